@@ -1,0 +1,308 @@
+//! Identity: JWT `Claims`, signing and verification (HS256, or RS256 with a configured public key),
+//! the `AuthUser` extractor for REST and WebSocket upgrades, and who may join which room.
+
+use crate::config::AuthSettings;
+use crate::error::AppError;
+use crate::protocol::{DriverId, Role, Room};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::future::{ready, Ready};
+
+fn default_fleet() -> String {
+    "default".to_string()
+}
+
+/// The claims of a Rallypoint token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_id: Option<DriverId>,
+    #[serde(default = "default_fleet")]
+    pub fleet: String,
+    /// Room patterns an observer may join (`*` at the end matches any suffix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<Vec<String>>,
+    /// A driver's display name, used when the driver is registered on first connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub exp: i64,
+    pub iat: i64,
+}
+
+impl Claims {
+    /// Claims for `sub` in `role`, valid for `ttl_s` seconds from now.
+    pub fn new(
+        sub: &str,
+        role: Role,
+        driver_id: Option<DriverId>,
+        fleet: &str,
+        ttl_s: i64,
+    ) -> Self {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: sub.to_string(),
+            role,
+            driver_id,
+            fleet: fleet.to_string(),
+            rooms: None,
+            name: None,
+            exp: now + ttl_s,
+            iat: now,
+        }
+    }
+
+    /// The driver this token speaks for, when it is a driver's.
+    pub fn driver(&self) -> Option<&DriverId> {
+        match self.role {
+            Role::Driver => self.driver_id.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_staff(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Dispatcher)
+    }
+
+    /// Refuses unless the role is one of `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), AppError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(format!(
+                "role `{}` may not {what}",
+                self.role
+            )))
+        }
+    }
+}
+
+/// Signs and verifies tokens with the configured keys.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: Option<EncodingKey>,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    /// Keys from configuration: RS256 verification when a public key is set, else HS256.
+    pub fn from_settings(auth: &AuthSettings) -> Result<TokenKeys, String> {
+        let (decoding, algorithm, encoding) = if auth.public_key_pem.trim().is_empty() {
+            (
+                DecodingKey::from_secret(auth.secret.as_bytes()),
+                Algorithm::HS256,
+                Some(EncodingKey::from_secret(auth.secret.as_bytes())),
+            )
+        } else {
+            let key = DecodingKey::from_rsa_pem(auth.public_key_pem.as_bytes())
+                .map_err(|e| format!("auth.public_key_pem is not an RSA public key in PEM: {e}"))?;
+            (key, Algorithm::RS256, None)
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = auth.leeway_s;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(TokenKeys {
+            encoding,
+            decoding,
+            validation,
+        })
+    }
+
+    /// Signs `claims` (HS256 only: an RS256 deployment issues tokens elsewhere).
+    pub fn sign(&self, claims: &Claims) -> Result<String, AppError> {
+        let key = self.encoding.as_ref().ok_or_else(|| {
+            AppError::internal("this server verifies RS256 tokens and cannot sign them")
+        })?;
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, key)
+            .map_err(|e| AppError::internal(format!("signing a token: {e}")))
+    }
+
+    /// Verifies a token: signature, algorithm and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AppError::TokenExpired,
+                ErrorKind::InvalidAlgorithm => {
+                    AppError::Unauthorized("the token is signed with another algorithm".into())
+                }
+                ErrorKind::InvalidSignature => {
+                    AppError::Unauthorized("the token's signature does not verify".into())
+                }
+                ErrorKind::MissingRequiredClaim(c) => {
+                    AppError::Unauthorized(format!("the token has no `{c}` claim"))
+                }
+                _ => AppError::Unauthorized(format!("the token is invalid: {e}")),
+            })?;
+        let claims = data.claims;
+        if claims.role == Role::Driver && claims.driver_id.is_none() {
+            return Err(AppError::Unauthorized(
+                "a driver's token must carry `driver_id`".into(),
+            ));
+        }
+        Ok(claims)
+    }
+}
+
+/// The caller of a REST route or a WebSocket upgrade, from `Authorization: Bearer` or `?token=`.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Claims);
+
+/// Reads the bearer token of a request: the header first, then `?token=`.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    if let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        if let Ok(v) = h.to_str() {
+            if let Some(t) = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+            {
+                return Some(t.trim().to_string());
+            }
+        }
+    }
+    web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("token").cloned())
+}
+
+impl FromRequest for AuthUser {
+    type Error = AppError;
+    type Future = Ready<Result<AuthUser, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = (|| {
+            let keys = req
+                .app_data::<web::Data<TokenKeys>>()
+                .ok_or_else(|| AppError::internal("token keys are not configured"))?;
+            let token = bearer_token(req).ok_or_else(|| {
+                AppError::Unauthorized(
+                    "no token: send `Authorization: Bearer <token>` (get one with `rallypoint token`)"
+                        .into(),
+                )
+            })?;
+            match keys.verify(&token) {
+                // REST has no session to close: an expired token is simply unauthorized.
+                Err(AppError::TokenExpired) => Err(AppError::Unauthorized(
+                    "the token has expired: get a new one".into(),
+                )),
+                other => other.map(AuthUser),
+            }
+        })();
+        ready(result)
+    }
+}
+
+/// Whether an observer's `patterns` admit `room` (`*` at the end matches any suffix).
+pub fn pattern_admits(patterns: &[String], room: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => room.starts_with(prefix),
+        None => p == room,
+    })
+}
+
+/// Who may join which room (SPEC 3). `order_driver` is the order's current driver, for order rooms.
+pub fn may_join(claims: &Claims, room: &Room, order_driver: Option<&DriverId>) -> bool {
+    if claims.role == Role::Observer {
+        return claims
+            .rooms
+            .as_deref()
+            .is_some_and(|p| pattern_admits(p, &room.to_string()));
+    }
+    match (claims.role, room) {
+        (Role::Admin, _) => true,
+        (Role::Dispatcher, Room::Fleet(f)) => *f == claims.fleet,
+        (Role::Dispatcher, _) => true,
+        (Role::Driver, Room::Fleet(f)) => *f == claims.fleet,
+        (Role::Driver, Room::Driver(id)) => claims.driver_id.as_ref() == Some(id),
+        (Role::Driver, Room::Order(_)) => {
+            order_driver.is_some() && claims.driver_id.as_ref() == order_driver
+        }
+        (Role::Driver, Room::Dispatch) => false,
+        (Role::Observer, _) => false,
+    }
+}
+
+/// The rooms a session joins on connect.
+pub fn default_rooms(claims: &Claims) -> Vec<Room> {
+    match claims.role {
+        Role::Driver => {
+            let mut rooms = vec![Room::fleet(&claims.fleet)];
+            if let Some(d) = &claims.driver_id {
+                rooms.push(Room::Driver(d.clone()));
+            }
+            rooms
+        }
+        Role::Dispatcher | Role::Admin => vec![Room::Dispatch, Room::fleet(&claims.fleet)],
+        Role::Observer => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AuthSettings {
+        AuthSettings {
+            secret: "a-test-secret-of-some-length".into(),
+            public_key_pem: String::new(),
+            leeway_s: 0,
+            dev_login: false,
+            dev_token_ttl_s: 60,
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_to_its_claims() {
+        let keys = TokenKeys::from_settings(&settings()).unwrap();
+        let claims = Claims::new("u1", Role::Driver, Some("DRV-1".into()), "north", 60);
+        let back = keys.verify(&keys.sign(&claims).unwrap()).unwrap();
+        assert_eq!(back, claims);
+    }
+
+    #[test]
+    fn an_expired_token_is_token_expired() {
+        let keys = TokenKeys::from_settings(&settings()).unwrap();
+        let claims = Claims::new("u1", Role::Admin, None, "default", -10);
+        let e = keys.verify(&keys.sign(&claims).unwrap()).unwrap_err();
+        assert!(matches!(e, AppError::TokenExpired));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_unauthorized() {
+        let keys = TokenKeys::from_settings(&settings()).unwrap();
+        let mut other = settings();
+        other.secret = "another-secret-entirely-123".into();
+        let other = TokenKeys::from_settings(&other).unwrap();
+        let t = other
+            .sign(&Claims::new("u1", Role::Admin, None, "default", 60))
+            .unwrap();
+        assert!(matches!(keys.verify(&t), Err(AppError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn drivers_join_only_their_own_rooms() {
+        let c = Claims::new("u1", Role::Driver, Some("D1".into()), "north", 60);
+        assert!(may_join(&c, &Room::fleet("north"), None));
+        assert!(!may_join(&c, &Room::fleet("south"), None));
+        assert!(may_join(&c, &Room::Driver("D1".into()), None));
+        assert!(!may_join(&c, &Room::Driver("D2".into()), None));
+        assert!(!may_join(&c, &Room::Dispatch, None));
+        let d1 = DriverId::from("D1");
+        assert!(may_join(&c, &Room::Order("O1".into()), Some(&d1)));
+        assert!(!may_join(&c, &Room::Order("O1".into()), None));
+    }
+
+    #[test]
+    fn observers_join_only_rooms_matching_their_patterns() {
+        let mut c = Claims::new("o1", Role::Observer, None, "default", 60);
+        c.rooms = Some(vec!["order:*".into(), "fleet:north".into()]);
+        assert!(may_join(&c, &Room::Order("X".into()), None));
+        assert!(may_join(&c, &Room::fleet("north"), None));
+        assert!(!may_join(&c, &Room::fleet("south"), None));
+        assert!(!may_join(&c, &Room::Dispatch, None));
+    }
+}

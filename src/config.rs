@@ -1,0 +1,242 @@
+//! Typed configuration: `config/default.toml` (built into the binary), then an optional file
+//! (`--config` or `RALLYPOINT_CONFIG`), then `RALLYPOINT_<SECTION>__<KEY>` variables.
+//!
+//! Accessors return `Duration`s rather than raw numbers. The secret never appears in `Debug`.
+//! Loading and validation fail with a `ConfigError` that names the key; `main` exits 2 on it.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The default configuration, also the reference for every key.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// A configuration that cannot be used, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub realtime: RealtimeSettings,
+    pub dispatch: DispatchSettings,
+    pub risk: RiskSettings,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub workers: usize,
+    pub shutdown_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_ms: u64,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct AuthSettings {
+    pub secret: String,
+    pub public_key_pem: String,
+    pub leeway_s: u64,
+    pub dev_login: bool,
+    pub dev_token_ttl_s: i64,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("secret", &"[redacted]")
+            .field("public_key_pem", &!self.public_key_pem.is_empty())
+            .field("leeway_s", &self.leeway_s)
+            .field("dev_login", &self.dev_login)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RealtimeSettings {
+    pub heartbeat_ms: u64,
+    pub idempotency_window_s: u64,
+    pub presence_flush_ms: u64,
+    pub location_flush_ms: u64,
+    pub offline_grace_ms: u64,
+    pub history_per_room: i64,
+    pub history_ttl_s: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DispatchSettings {
+    pub reassign_threshold: f64,
+    pub default_capacity: i32,
+    pub average_speed_kmh: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RiskSettings {
+    pub url: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub max_frame_bytes: usize,
+    pub client_msgs_per_sec: u32,
+    pub outbound_queue: usize,
+    pub location_min_interval_ms: u64,
+    pub max_connections: usize,
+}
+
+impl Settings {
+    /// Loads the layers: built-in defaults, then `file` if given, then `RALLYPOINT_*` variables.
+    pub fn load(file: Option<&str>) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            if !std::path::Path::new(path).exists() {
+                return Err(ConfigError::Invalid {
+                    key: "--config",
+                    problem: format!("file `{path}` does not exist"),
+                });
+            }
+            builder = builder.add_source(config::File::with_name(path).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("RALLYPOINT")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values a type alone cannot, naming the key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.to_string(),
+            })
+        };
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return invalid(
+                "server.bind",
+                "must be HOST:PORT with an IP address, e.g. 127.0.0.1:8000",
+            );
+        }
+        if self.database.url.trim().is_empty() {
+            return invalid(
+                "database.url",
+                "must be a path, sqlite://PATH or postgres://...",
+            );
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size", "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.dispatch.reassign_threshold) {
+            return invalid("dispatch.reassign_threshold", "must be between 0 and 1");
+        }
+        if self.dispatch.default_capacity < 1 {
+            return invalid("dispatch.default_capacity", "must be at least 1");
+        }
+        if self.dispatch.average_speed_kmh <= 0.0 {
+            return invalid("dispatch.average_speed_kmh", "must be above 0");
+        }
+        if self.realtime.heartbeat_ms < 100 {
+            return invalid("realtime.heartbeat_ms", "must be at least 100");
+        }
+        if self.auth.secret.len() < 16 && self.auth.public_key_pem.is_empty() {
+            return invalid("auth.secret", "must be at least 16 characters");
+        }
+        if self.limits.outbound_queue == 0 || self.limits.max_frame_bytes < 256 {
+            return invalid(
+                "limits.outbound_queue",
+                "queue must be at least 1 and max_frame_bytes at least 256",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl RealtimeSettings {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+    /// A peer silent this long is dropped: 2.5 heartbeats.
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms * 5 / 2)
+    }
+    pub fn presence_flush(&self) -> Duration {
+        Duration::from_millis(self.presence_flush_ms)
+    }
+    pub fn location_flush(&self) -> Duration {
+        Duration::from_millis(self.location_flush_ms)
+    }
+    pub fn offline_grace(&self) -> Duration {
+        Duration::from_millis(self.offline_grace_ms)
+    }
+}
+
+impl RiskSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+impl DatabaseSettings {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_defaults_load_and_validate() {
+        let s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8000");
+        assert_eq!(s.dispatch.reassign_threshold, 0.7);
+        assert_eq!(s.realtime.client_timeout(), Duration::from_millis(12_500));
+    }
+
+    #[test]
+    fn a_threshold_out_of_range_names_its_key() {
+        let mut s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        s.dispatch.reassign_threshold = 1.5;
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("dispatch.reassign_threshold"), "{e}");
+    }
+}

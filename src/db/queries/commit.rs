@@ -1,0 +1,158 @@
+//! The unit of work: one transaction that writes a change (an order moved or updated, a driver's
+//! status, an incident, an audit row) together with the room messages announcing it.
+//!
+//! Messages get their room `seq` here, inside the transaction, so nobody hears of a change the
+//! database does not hold, and what a room replays on resume is exactly what was published.
+
+use crate::db::models::{to_db, AuditRow, IncidentRow, OrderRow, RoomEventRow};
+use crate::db::schema::{audit, incidents, order_exclusions, orders};
+use crate::db::{queries, DbConnection};
+use crate::error::AppError;
+use crate::protocol::{server::envelope, Order, Room, ServerMsg};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+/// What the change does to an order.
+#[derive(Debug, Clone)]
+pub enum OrderWrite {
+    /// A new order.
+    Insert(Order),
+    /// The order becomes `new`, provided its stored version is still `expected_version`.
+    Update { new: Order, expected_version: i64 },
+}
+
+/// Everything one change writes.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub order: Option<OrderWrite>,
+    /// The driver that now holds the order and its capacity: checked after the write.
+    pub capacity_check: Option<(String, i32)>,
+    /// (driver, reason): the order must never go back to this driver.
+    pub exclusion: Option<(String, String)>,
+    /// (driver, status): a driver's availability.
+    pub driver_status: Option<(String, String)>,
+    pub incident: Option<IncidentRow>,
+    pub audit: Option<AuditRow>,
+    /// The messages announcing the change, each to one room.
+    pub messages: Vec<(Room, ServerMsg)>,
+}
+
+/// A message as committed: its room, seq, id and the exact text every member receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub room: Room,
+    pub seq: i64,
+    pub id: String,
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl Published {
+    fn from_row(room: Room, kind: &'static str, row: RoomEventRow) -> Published {
+        Published {
+            room,
+            seq: row.seq,
+            id: row.id,
+            kind,
+            text: row.payload,
+        }
+    }
+}
+
+/// Writes `change` in one transaction and returns the sequenced messages to publish.
+/// A version mismatch or a driver over capacity rolls everything back with `conflict`.
+pub fn apply(
+    conn: &mut DbConnection,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<Vec<Published>, AppError> {
+    conn.transaction::<_, AppError, _>(|conn| {
+        let now_db = to_db(now);
+        // Writes first (see db/mod.rs): the driver's lock, then the order.
+        if let Some((driver, _)) = &change.capacity_check {
+            if queries::drivers::lock(conn, driver, now_db)? == 0 {
+                return Err(AppError::not_found(format!("driver {driver} does not exist")));
+            }
+        }
+        match &change.order {
+            Some(OrderWrite::Insert(order)) => {
+                diesel::insert_into(orders::table)
+                    .values(OrderRow::from(order))
+                    .execute(conn)?;
+            }
+            Some(OrderWrite::Update {
+                new,
+                expected_version,
+            }) => {
+                let n = diesel::update(
+                    orders::table
+                        .filter(orders::id.eq(new.id.as_str()))
+                        .filter(orders::version.eq(*expected_version)),
+                )
+                .set(OrderRow::from(new))
+                .execute(conn)?;
+                if n == 0 {
+                    return Err(AppError::conflict(format!(
+                        "order {} changed meanwhile (expected version {expected_version}); reload it and retry",
+                        new.id
+                    )));
+                }
+            }
+            None => {}
+        }
+        if let Some((driver, capacity)) = &change.capacity_check {
+            let held = queries::orders::held_by(conn, driver)?;
+            if held > i64::from(*capacity) {
+                return Err(AppError::conflict(format!(
+                    "driver {driver} is at capacity ({capacity})"
+                )));
+            }
+        }
+        if let Some((driver, status)) = &change.driver_status {
+            queries::drivers::set_status(conn, driver, status, now_db)?;
+        }
+        if let (Some((driver, reason)), Some(order)) = (&change.exclusion, order_id(&change)) {
+            let exists: i64 = order_exclusions::table
+                .filter(order_exclusions::order_id.eq(&order))
+                .filter(order_exclusions::driver_id.eq(driver))
+                .count()
+                .get_result(conn)?;
+            if exists == 0 {
+                diesel::insert_into(order_exclusions::table)
+                    .values((
+                        order_exclusions::order_id.eq(&order),
+                        order_exclusions::driver_id.eq(driver),
+                        order_exclusions::reason.eq(reason),
+                        order_exclusions::created_at.eq(now_db),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        if let Some(row) = &change.incident {
+            diesel::insert_into(incidents::table)
+                .values(row)
+                .execute(conn)?;
+        }
+        if let Some(row) = &change.audit {
+            diesel::insert_into(audit::table).values(row).execute(conn)?;
+        }
+        let mut published = Vec::with_capacity(change.messages.len());
+        for (room, msg) in &change.messages {
+            let name = room.to_string();
+            let id = uuid::Uuid::new_v4().to_string();
+            let row = queries::rooms::append(conn, &name, &id, now, |seq| {
+                envelope(msg, &name, Some(seq), &id)
+            })?;
+            published.push(Published::from_row(room.clone(), msg.kind(), row));
+        }
+        Ok(published)
+    })
+}
+
+fn order_id(change: &Change) -> Option<String> {
+    match &change.order {
+        Some(OrderWrite::Insert(o)) => Some(o.id.0.clone()),
+        Some(OrderWrite::Update { new, .. }) => Some(new.id.0.clone()),
+        None => change.incident.as_ref().map(|i| i.order_id.clone()),
+    }
+}

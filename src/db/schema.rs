@@ -1,0 +1,116 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    audit (id) {
+        id -> Text,
+        actor -> Text,
+        action -> Text,
+        order_id -> Text,
+        from_driver_id -> Nullable<Text>,
+        to_driver_id -> Nullable<Text>,
+        reason -> Text,
+        forced -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    drivers (id) {
+        id -> Text,
+        name -> Text,
+        fleet -> Text,
+        capacity -> Integer,
+        status -> Text,
+        lat -> Nullable<Double>,
+        lng -> Nullable<Double>,
+        speed -> Nullable<Double>,
+        heading -> Nullable<Double>,
+        location_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (sub, key) {
+        sub -> Text,
+        key -> Text,
+        response -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        order_id -> Text,
+        driver_id -> Nullable<Text>,
+        reported_by -> Text,
+        kind -> Text,
+        comment -> Nullable<Text>,
+        risk_score -> Double,
+        risk_source -> Text,
+        action_taken -> Text,
+        old_driver_id -> Nullable<Text>,
+        new_driver_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_exclusions (order_id, driver_id) {
+        order_id -> Text,
+        driver_id -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        status -> Text,
+        driver_id -> Nullable<Text>,
+        fleet -> Text,
+        priority -> Text,
+        pickup_lat -> Double,
+        pickup_lng -> Double,
+        dropoff_lat -> Double,
+        dropoff_lng -> Double,
+        version -> BigInt,
+        accepted_at -> Nullable<Timestamp>,
+        eta -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    room_events (room, seq) {
+        room -> Text,
+        seq -> BigInt,
+        id -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    room_seqs (room) {
+        room -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::joinable!(orders -> drivers (driver_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    audit,
+    drivers,
+    idempotency_keys,
+    incidents,
+    order_exclusions,
+    orders,
+    room_events,
+    room_seqs,
+);

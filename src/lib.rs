@@ -1,0 +1,7 @@
+//! Rallypoint: a realtime coordination engine for dispatch.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod protocol;

@@ -1,0 +1,294 @@
+//! What clients send: `ClientMsg`, and `ClientFrame::decode`, which turns any text into either a
+//! typed message with its `ref` and `idempotency_key`, or a SPEC error (never a panic).
+
+use super::types::{AvailabilityStatus, DeliveryStatus, IncidentKind, OrderId};
+use crate::error::AppError;
+use serde::Deserialize;
+
+/// Longest `ref` or `idempotency_key` accepted.
+pub const MAX_REF_LEN: usize = 64;
+/// Longest `comment` on a report.
+pub const MAX_COMMENT_LEN: usize = 1000;
+
+/// A client message, tagged by `"type"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    Join {
+        room: String,
+        #[serde(default)]
+        since: Option<i64>,
+    },
+    Leave {
+        room: String,
+    },
+    Status {
+        status: AvailabilityStatus,
+    },
+    Location {
+        lat: f64,
+        lng: f64,
+        #[serde(default)]
+        speed: Option<f64>,
+        #[serde(default)]
+        heading: Option<f64>,
+        #[serde(default)]
+        accuracy: Option<f64>,
+    },
+    Accept {
+        order_id: OrderId,
+    },
+    Decline {
+        order_id: OrderId,
+    },
+    OrderStatus {
+        order_id: OrderId,
+        status: DeliveryStatus,
+    },
+    Report {
+        order_id: OrderId,
+        kind: IncidentKind,
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    Ping,
+    Refresh {
+        token: String,
+    },
+}
+
+impl ClientMsg {
+    /// The message's `type`, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMsg::Join { .. } => "join",
+            ClientMsg::Leave { .. } => "leave",
+            ClientMsg::Status { .. } => "status",
+            ClientMsg::Location { .. } => "location",
+            ClientMsg::Accept { .. } => "accept",
+            ClientMsg::Decline { .. } => "decline",
+            ClientMsg::OrderStatus { .. } => "order_status",
+            ClientMsg::Report { .. } => "report",
+            ClientMsg::Ping => "ping",
+            ClientMsg::Refresh { .. } => "refresh",
+        }
+    }
+
+    /// Whether the message changes state, and so may carry an idempotency key.
+    pub fn is_state_changing(&self) -> bool {
+        matches!(
+            self,
+            ClientMsg::Status { .. }
+                | ClientMsg::Accept { .. }
+                | ClientMsg::Decline { .. }
+                | ClientMsg::OrderStatus { .. }
+                | ClientMsg::Report { .. }
+        )
+    }
+}
+
+/// The known message types, for the error that names an unknown one.
+const TYPES: &str =
+    "join, leave, status, location, accept, decline, order_status, report, ping, refresh";
+
+/// A decoded frame: the message and its envelope fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientFrame {
+    pub msg: ClientMsg,
+    pub reference: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A frame that could not be decoded: the error, and the `ref` when one could be read.
+#[derive(Debug)]
+pub struct DecodeError {
+    pub reference: Option<String>,
+    pub error: AppError,
+}
+
+impl ClientFrame {
+    /// Decodes one text frame. Every failure is `bad_request` with a message saying what was wrong.
+    pub fn decode(text: &str) -> Result<ClientFrame, DecodeError> {
+        let fail = |reference: Option<String>, msg: String| DecodeError {
+            reference,
+            error: AppError::BadRequest(msg),
+        };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| fail(None, format!("the frame is not valid JSON: {e}")))?;
+        let serde_json::Value::Object(mut map) = value else {
+            return Err(fail(
+                None,
+                "a frame must be one JSON object with a \"type\"".into(),
+            ));
+        };
+        let reference = match map.remove("ref") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(r)) if r.len() <= MAX_REF_LEN => Some(r),
+            Some(serde_json::Value::String(_)) => {
+                return Err(fail(
+                    None,
+                    format!("`ref` is longer than {MAX_REF_LEN} characters"),
+                ))
+            }
+            Some(_) => return Err(fail(None, "`ref` must be a string".into())),
+        };
+        let idempotency_key = match map.remove("idempotency_key") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(k)) if !k.is_empty() && k.len() <= MAX_REF_LEN => {
+                Some(k)
+            }
+            Some(_) => {
+                return Err(fail(
+                    reference,
+                    format!("`idempotency_key` must be a string of 1 to {MAX_REF_LEN} characters"),
+                ))
+            }
+        };
+        match map.get("type") {
+            Some(serde_json::Value::String(_)) => {}
+            Some(_) => return Err(fail(reference, "`type` must be a string".into())),
+            None => {
+                return Err(fail(
+                    reference,
+                    format!("the frame has no \"type\"; expected one of: {TYPES}"),
+                ))
+            }
+        }
+        let msg: ClientMsg =
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+                let text = e.to_string();
+                let text = if text.starts_with("unknown variant") {
+                    format!("unknown message type: {text}")
+                } else {
+                    format!("invalid message: {text}")
+                };
+                fail(reference.clone(), text)
+            })?;
+        validate(&msg).map_err(|error| DecodeError {
+            reference: reference.clone(),
+            error,
+        })?;
+        if idempotency_key.is_some() && !msg.is_state_changing() {
+            return Err(fail(
+                reference,
+                format!("`{}` does not take an idempotency_key", msg.kind()),
+            ));
+        }
+        Ok(ClientFrame {
+            msg,
+            reference,
+            idempotency_key,
+        })
+    }
+}
+
+/// Checks what types alone cannot: ranges and lengths.
+fn validate(msg: &ClientMsg) -> Result<(), AppError> {
+    match msg {
+        ClientMsg::Location {
+            lat,
+            lng,
+            speed,
+            heading,
+            accuracy,
+        } => {
+            if !lat.is_finite() || !(-90.0..=90.0).contains(lat) {
+                return Err(AppError::bad_request("`lat` must be between -90 and 90"));
+            }
+            if !lng.is_finite() || !(-180.0..=180.0).contains(lng) {
+                return Err(AppError::bad_request("`lng` must be between -180 and 180"));
+            }
+            for (name, v) in [
+                ("speed", speed),
+                ("heading", heading),
+                ("accuracy", accuracy),
+            ] {
+                if let Some(v) = v {
+                    if !v.is_finite() || *v < 0.0 {
+                        return Err(AppError::bad_request(format!(
+                            "`{name}` must be a non-negative number"
+                        )));
+                    }
+                }
+            }
+            if heading.is_some_and(|h| h > 360.0) {
+                return Err(AppError::bad_request("`heading` must be between 0 and 360"));
+            }
+            Ok(())
+        }
+        ClientMsg::Report {
+            comment: Some(c), ..
+        } if c.chars().count() > MAX_COMMENT_LEN => Err(AppError::bad_request(format!(
+            "`comment` is longer than {MAX_COMMENT_LEN} characters"
+        ))),
+        ClientMsg::Join { room, .. } | ClientMsg::Leave { room } if room.len() > 200 => {
+            Err(AppError::bad_request("`room` is too long"))
+        }
+        ClientMsg::Join { since: Some(s), .. } if *s < 0 => {
+            Err(AppError::bad_request("`since` must be 0 or more"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn code_of(text: &str) -> ErrorCode {
+        ClientFrame::decode(text).unwrap_err().error.code()
+    }
+
+    #[test]
+    fn a_report_decodes_with_its_ref_and_key() {
+        let f = ClientFrame::decode(
+            r#"{"type":"report","ref":"r1","idempotency_key":"k1","order_id":"ORD-1","kind":"accident"}"#,
+        )
+        .unwrap();
+        assert_eq!(f.reference.as_deref(), Some("r1"));
+        assert_eq!(f.idempotency_key.as_deref(), Some("k1"));
+        assert_eq!(
+            f.msg,
+            ClientMsg::Report {
+                order_id: OrderId("ORD-1".into()),
+                kind: IncidentKind::Accident,
+                comment: None
+            }
+        );
+    }
+
+    #[test]
+    fn non_json_unknown_type_missing_and_mistyped_fields_are_bad_requests() {
+        assert_eq!(code_of("not json"), ErrorCode::BadRequest);
+        assert_eq!(code_of("[1,2]"), ErrorCode::BadRequest);
+        assert_eq!(code_of(r#"{"type":"fly"}"#), ErrorCode::BadRequest);
+        assert_eq!(code_of(r#"{"type":"accept"}"#), ErrorCode::BadRequest);
+        assert_eq!(
+            code_of(r#"{"type":"location","lat":"x","lng":1}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code_of(r#"{"type":"location","lat":91,"lng":1}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code_of(r#"{"type":"status","status":"asleep"}"#),
+            ErrorCode::BadRequest
+        );
+    }
+
+    #[test]
+    fn the_ref_is_kept_when_the_message_is_bad() {
+        let e = ClientFrame::decode(r#"{"type":"accept","ref":"abc"}"#).unwrap_err();
+        assert_eq!(e.reference.as_deref(), Some("abc"));
+        assert!(e.error.to_string().contains("order_id"), "{}", e.error);
+    }
+
+    #[test]
+    fn an_overlong_ref_is_refused() {
+        let long = "x".repeat(65);
+        let text = format!(r#"{{"type":"ping","ref":"{long}"}}"#);
+        assert_eq!(code_of(&text), ErrorCode::BadRequest);
+    }
+}

@@ -1,0 +1,66 @@
+//! Room names, parsed at the edge into a typed `Room`.
+
+use super::types::{DriverId, OrderId};
+use std::fmt;
+
+/// A room a session may join: `dispatch`, `fleet:<f>`, `driver:<id>` or `order:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Room {
+    Dispatch,
+    Fleet(String),
+    Driver(DriverId),
+    Order(OrderId),
+}
+
+impl Room {
+    /// Parses a room name; `None` for anything the contract does not name.
+    pub fn parse(name: &str) -> Option<Room> {
+        if name == "dispatch" {
+            return Some(Room::Dispatch);
+        }
+        let (prefix, rest) = name.split_once(':')?;
+        if rest.is_empty() || rest.len() > 128 || rest.chars().any(char::is_control) {
+            return None;
+        }
+        match prefix {
+            "fleet" => Some(Room::Fleet(rest.to_string())),
+            "driver" => Some(Room::Driver(DriverId(rest.to_string()))),
+            "order" => Some(Room::Order(OrderId(rest.to_string()))),
+            _ => None,
+        }
+    }
+
+    pub fn fleet(f: &str) -> Room {
+        Room::Fleet(f.to_string())
+    }
+}
+
+impl fmt::Display for Room {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Room::Dispatch => f.write_str("dispatch"),
+            Room::Fleet(x) => write!(f, "fleet:{x}"),
+            Room::Driver(x) => write!(f, "driver:{x}"),
+            Room::Order(x) => write!(f, "order:{x}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_round_trip() {
+        for name in ["dispatch", "fleet:default", "driver:DRV-001", "order:ORD-1"] {
+            assert_eq!(Room::parse(name).unwrap().to_string(), name);
+        }
+    }
+
+    #[test]
+    fn unknown_or_empty_rooms_are_refused() {
+        for name in ["", "lobby", "fleet:", "team:x", "dispatch:x"] {
+            assert!(Room::parse(name).is_none(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! What the server sends: `ServerMsg`, tagged by `"type"`.
+//!
+//! Room messages are serialized once with their envelope (`room`, `seq`, `id`) by
+//! `server::envelope`, and the same text goes to every recipient.
+
+use super::types::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One presence change in a `presence` batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PresenceChange {
+    pub driver_id: DriverId,
+    pub name: String,
+    pub status: DriverStatus,
+}
+
+/// One driver's position in a `locations` batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriverLocation {
+    pub driver_id: DriverId,
+    pub lat: f64,
+    pub lng: f64,
+    pub speed: Option<f64>,
+    pub heading: Option<f64>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// A server message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Welcome {
+        session_id: SessionId,
+        sub: String,
+        role: Role,
+        driver_id: Option<DriverId>,
+        fleet: String,
+        heartbeat_ms: u64,
+        server_time: DateTime<Utc>,
+        rooms: BTreeMap<String, i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<DriverStatus>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        orders: Option<Vec<Order>>,
+    },
+    Joined {
+        room: String,
+        seq: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
+    },
+    Left {
+        room: String,
+    },
+    Ack {
+        #[serde(rename = "ref")]
+        reference: String,
+        #[serde(flatten)]
+        body: serde_json::Map<String, serde_json::Value>,
+    },
+    Error {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        code: crate::error::ErrorCode,
+        message: String,
+    },
+    Pong,
+    Resync {
+        room: String,
+    },
+    DriverStatus {
+        driver_id: DriverId,
+        name: String,
+        status: DriverStatus,
+        timestamp: DateTime<Utc>,
+    },
+    Presence {
+        fleet: String,
+        online: usize,
+        changes: Vec<PresenceChange>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        truncated: Option<usize>,
+    },
+    EmergencyEvent(EmergencyEvent),
+    OrderAssigned {
+        order_id: OrderId,
+        driver_id: DriverId,
+        previous_driver_id: Option<DriverId>,
+        reason: AssignReason,
+        event_id: Option<EventId>,
+        order: Order,
+    },
+    OrderUnassigned {
+        order_id: OrderId,
+        driver_id: DriverId,
+        reason: AssignReason,
+        event_id: Option<EventId>,
+    },
+    OrderUpdated {
+        order_id: OrderId,
+        status: OrderStatus,
+        driver_id: Option<DriverId>,
+        version: i64,
+        eta: Option<DateTime<Utc>>,
+        timestamp: DateTime<Utc>,
+    },
+    Locations {
+        drivers: Vec<DriverLocation>,
+    },
+}
+
+impl ServerMsg {
+    /// The message's `type`, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMsg::Welcome { .. } => "welcome",
+            ServerMsg::Joined { .. } => "joined",
+            ServerMsg::Left { .. } => "left",
+            ServerMsg::Ack { .. } => "ack",
+            ServerMsg::Error { .. } => "error",
+            ServerMsg::Pong => "pong",
+            ServerMsg::Resync { .. } => "resync",
+            ServerMsg::DriverStatus { .. } => "driver_status",
+            ServerMsg::Presence { .. } => "presence",
+            ServerMsg::EmergencyEvent(_) => "emergency_event",
+            ServerMsg::OrderAssigned { .. } => "order_assigned",
+            ServerMsg::OrderUnassigned { .. } => "order_unassigned",
+            ServerMsg::OrderUpdated { .. } => "order_updated",
+            ServerMsg::Locations { .. } => "locations",
+        }
+    }
+
+    /// Serializes a message for one session. Our types always serialize; the fallback keeps a
+    /// session alive even if one ever did not.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            log::error!("[WEBSOCKET] could not serialize {}: {e}", self.kind());
+            r#"{"type":"error","code":"internal","message":"could not encode a message"}"#
+                .to_string()
+        })
+    }
+
+    /// An `ack` for `reference` with `body`'s fields beside `type` and `ref`.
+    pub fn ack(reference: String, body: serde_json::Value) -> ServerMsg {
+        let body = match body {
+            serde_json::Value::Object(map) => map,
+            serde_json::Value::Null => serde_json::Map::new(),
+            other => {
+                let mut map = serde_json::Map::new();
+                map.insert("result".into(), other);
+                map
+            }
+        };
+        ServerMsg::Ack { reference, body }
+    }
+
+    /// The `error` frame for an application error.
+    pub fn error(reference: Option<String>, e: &crate::error::AppError) -> ServerMsg {
+        ServerMsg::Error {
+            reference,
+            code: e.code(),
+            message: e.client_message(),
+        }
+    }
+}
+
+/// Serializes a room message once with its envelope: `room`, `seq` and `id` beside its fields.
+pub fn envelope(msg: &ServerMsg, room: &str, seq: Option<i64>, id: &str) -> String {
+    let mut value = match serde_json::to_value(msg) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return msg.to_text(),
+    };
+    value.insert("room".into(), serde_json::Value::String(room.to_string()));
+    if let Some(seq) = seq {
+        value.insert("seq".into(), serde_json::Value::from(seq));
+    }
+    value.insert("id".into(), serde_json::Value::String(id.to_string()));
+    serde_json::Value::Object(value).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ack_carries_its_ref_and_body_fields() {
+        let text = ServerMsg::ack("r9".into(), serde_json::json!({"status":"online"})).to_text();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"ack","ref":"r9","status":"online"})
+        );
+    }
+
+    #[test]
+    fn a_room_message_carries_room_seq_and_id() {
+        let msg = ServerMsg::Resync { room: "x".into() };
+        let v: serde_json::Value =
+            serde_json::from_str(&envelope(&msg, "fleet:default", Some(7), "e1")).unwrap();
+        assert_eq!(v["room"], "fleet:default");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["id"], "e1");
+        assert_eq!(v["type"], "resync");
+    }
+}
