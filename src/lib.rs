@@ -1,7 +1,15 @@
 //! Rallypoint: a realtime coordination engine for dispatch.
+//!
+//! Drivers, dispatchers and admins connect over WebSocket; a central `Dispatcher` actor scores
+//! emergency reports, decides whether an order must move, picks the best available driver and
+//! tells exactly the people affected. See `docs/PROTOCOL.md` for the wire protocol.
 
+pub mod actors;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod dispatch;
 pub mod error;
+pub mod idempotency;
 pub mod protocol;
+pub mod risk_client;

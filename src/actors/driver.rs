@@ -1,0 +1,307 @@
+//! `DriverActor`: one driver's availability, last location, capacity, current orders and the
+//! sessions attached to it (a driver may have several tabs open).
+//!
+//! Availability changes are committed with their `driver_status` message before anyone hears of
+//! them, then the Dispatcher is told (for matching and presence). A driver whose last session
+//! drops stays online for `realtime.offline_grace_ms`, so a tab reload does not flap its status.
+
+use super::dispatcher::{DriverChanged, DriverMoved};
+use super::{publish, Deliver, Hub};
+use crate::db::queries::{self, commit};
+use crate::db::{self};
+use crate::error::AppError;
+use crate::protocol::*;
+use actix::prelude::*;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A driver's state, as rebuilt from the database or registered.
+#[derive(Debug, Clone)]
+pub struct DriverState {
+    pub id: DriverId,
+    pub name: String,
+    pub fleet: String,
+    pub capacity: i32,
+    pub online: bool,
+    pub location: Option<Location>,
+    pub orders: BTreeSet<OrderId>,
+}
+
+impl DriverState {
+    /// Online and at capacity is `busy`.
+    pub fn status(&self) -> DriverStatus {
+        if !self.online {
+            DriverStatus::Offline
+        } else if self.orders.len() as i32 >= self.capacity {
+            DriverStatus::Busy
+        } else {
+            DriverStatus::Online
+        }
+    }
+
+    pub fn to_driver(&self) -> Driver {
+        Driver {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            fleet: self.fleet.clone(),
+            capacity: self.capacity,
+            status: self.status(),
+            location: self.location,
+            orders: self.orders.iter().cloned().collect(),
+        }
+    }
+
+    /// What the Dispatcher's index needs to know.
+    pub fn changed(&self) -> DriverChanged {
+        DriverChanged {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            fleet: self.fleet.clone(),
+            capacity: self.capacity,
+            online: self.online,
+            held: self.orders.len() as i32,
+            location: self.location,
+        }
+    }
+}
+
+/// Attaches a session; answers the driver as it is now.
+#[derive(Message)]
+#[rtype(result = "Driver")]
+pub struct AttachSession {
+    pub session_id: SessionId,
+    pub recipient: Recipient<Deliver>,
+}
+
+/// Detaches a closed session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DetachSession {
+    pub session_id: SessionId,
+}
+
+/// Sets the driver online or offline; answers its status.
+#[derive(Message)]
+#[rtype(result = "Result<DriverStatus, AppError>")]
+pub struct SetAvailability {
+    pub status: AvailabilityStatus,
+}
+
+/// A new position from the driver's device.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateLocation {
+    pub location: Location,
+}
+
+/// The driver now holds `order_id` (committed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OrderHeld {
+    pub order_id: OrderId,
+}
+
+/// The driver no longer holds `order_id` (committed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OrderReleased {
+    pub order_id: OrderId,
+}
+
+/// Answers the driver object.
+#[derive(Message)]
+#[rtype(result = "Driver")]
+pub struct GetDriver;
+
+/// One driver.
+pub struct DriverActor {
+    hub: Arc<Hub>,
+    state: DriverState,
+    sessions: HashMap<SessionId, Recipient<Deliver>>,
+    /// Bumped on every attach, so a grace timer armed earlier knows it is stale.
+    attach_epoch: u64,
+    last_persisted: Option<Instant>,
+    location_dirty: bool,
+}
+
+impl DriverActor {
+    pub fn new(hub: Arc<Hub>, state: DriverState) -> DriverActor {
+        DriverActor {
+            hub,
+            state,
+            sessions: HashMap::new(),
+            attach_epoch: 0,
+            last_persisted: None,
+            location_dirty: false,
+        }
+    }
+
+    /// Commits a new availability, then tells the Dispatcher and the dispatch room.
+    fn set_online(
+        &mut self,
+        online: bool,
+    ) -> ResponseActFuture<Self, Result<DriverStatus, AppError>> {
+        if self.state.online == online {
+            return Box::pin(fut::ready(Ok(self.state.status())));
+        }
+        let mut next = self.state.clone();
+        next.online = online;
+        let status = next.status();
+        let change = commit::Change {
+            driver_status: Some((
+                self.state.id.0.clone(),
+                if online { "online" } else { "offline" }.to_string(),
+            )),
+            messages: vec![(
+                Room::Dispatch,
+                ServerMsg::DriverStatus {
+                    driver_id: self.state.id.clone(),
+                    name: self.state.name.clone(),
+                    status,
+                    timestamp: chrono::Utc::now(),
+                },
+            )],
+            ..Default::default()
+        };
+        let pool = self.hub.pool.clone();
+        let write = async move {
+            db::run(&pool, move |c| commit::apply(c, change, chrono::Utc::now())).await
+        };
+        Box::pin(write.into_actor(self).map(move |res, act, _| {
+            let published = res?;
+            act.state.online = online;
+            log::info!(
+                "[WEBSOCKET] driver={} status={} sessions={}",
+                act.state.id,
+                status,
+                act.sessions.len()
+            );
+            act.hub.dispatcher.do_send(act.state.changed());
+            let hub = act.hub.clone();
+            actix::spawn(async move { publish(&hub, "driver_status", published).await });
+            Ok(status)
+        }))
+    }
+
+    fn persist_location(&mut self, ctx: &mut Context<Self>) {
+        let Some(loc) = self.state.location else {
+            return;
+        };
+        self.location_dirty = false;
+        self.last_persisted = Some(Instant::now());
+        let (pool, id) = (self.hub.pool.clone(), self.state.id.0.clone());
+        let write = async move {
+            if let Err(e) = db::run(&pool, move |c| {
+                Ok(queries::drivers::set_location(c, &id, &loc)?)
+            })
+            .await
+            {
+                log::error!("[DB] storing a location failed: {e}");
+            }
+        };
+        ctx.spawn(write.into_actor(self));
+    }
+}
+
+impl Actor for DriverActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<AttachSession> for DriverActor {
+    type Result = MessageResult<AttachSession>;
+
+    fn handle(&mut self, msg: AttachSession, _: &mut Context<Self>) -> Self::Result {
+        self.attach_epoch += 1;
+        self.sessions.insert(msg.session_id, msg.recipient);
+        MessageResult(self.state.to_driver())
+    }
+}
+
+impl Handler<DetachSession> for DriverActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DetachSession, ctx: &mut Context<Self>) {
+        self.sessions.remove(&msg.session_id);
+        if !self.sessions.is_empty() || !self.state.online {
+            return;
+        }
+        let epoch = self.attach_epoch;
+        ctx.run_later(
+            self.hub.settings.realtime.offline_grace(),
+            move |act, ctx| {
+                if act.attach_epoch != epoch || !act.sessions.is_empty() {
+                    return;
+                }
+                log::info!(
+                    "[WEBSOCKET] driver={} gone past the grace period: offline",
+                    act.state.id
+                );
+                ctx.wait(act.set_online(false).map(|res, act, _| {
+                    if let Err(e) = res {
+                        log::error!(
+                            "[WEBSOCKET] driver={} could not go offline: {e}",
+                            act.state.id
+                        );
+                    }
+                }));
+            },
+        );
+    }
+}
+
+impl Handler<SetAvailability> for DriverActor {
+    // Atomic: availability changes of one driver are committed one at a time, in order.
+    type Result = AtomicResponse<Self, Result<DriverStatus, AppError>>;
+
+    fn handle(&mut self, msg: SetAvailability, _: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(self.set_online(msg.status == AvailabilityStatus::Online))
+    }
+}
+
+impl Handler<UpdateLocation> for DriverActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdateLocation, ctx: &mut Context<Self>) {
+        self.state.location = Some(msg.location);
+        self.hub.dispatcher.do_send(DriverMoved {
+            id: self.state.id.clone(),
+            location: msg.location,
+        });
+        // Coalesce writes: the newest position wins, stored at most once per interval.
+        let interval =
+            std::time::Duration::from_millis(self.hub.settings.limits.location_min_interval_ms);
+        let due = self.last_persisted.is_none_or(|t| t.elapsed() >= interval);
+        if due {
+            self.persist_location(ctx);
+        } else if !self.location_dirty {
+            self.location_dirty = true;
+            ctx.run_later(interval, |act, ctx| {
+                if act.location_dirty {
+                    act.persist_location(ctx);
+                }
+            });
+        }
+    }
+}
+
+impl Handler<OrderHeld> for DriverActor {
+    type Result = ();
+    fn handle(&mut self, msg: OrderHeld, _: &mut Context<Self>) {
+        self.state.orders.insert(msg.order_id);
+    }
+}
+
+impl Handler<OrderReleased> for DriverActor {
+    type Result = ();
+    fn handle(&mut self, msg: OrderReleased, _: &mut Context<Self>) {
+        self.state.orders.remove(&msg.order_id);
+    }
+}
+
+impl Handler<GetDriver> for DriverActor {
+    type Result = MessageResult<GetDriver>;
+    fn handle(&mut self, _: GetDriver, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.to_driver())
+    }
+}

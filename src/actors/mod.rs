@@ -1,0 +1,229 @@
+//! The actors: one per WebSocket session (`session`), driver (`driver`), order (`order`) and
+//! room (`room`, created by the `registry`), and the central `dispatcher`.
+//!
+//! `Hub` is what they share: configuration, the pool, the token keys, the addresses of the
+//! singletons and the directory of entity actors. Every actor holds one `Arc<Hub>`, never its own
+//! copies of what is in it.
+
+pub mod dispatcher;
+pub mod driver;
+pub mod order;
+pub mod registry;
+pub mod room;
+pub mod session;
+
+use crate::auth::TokenKeys;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::protocol::{DriverId, OrderId};
+use actix::prelude::*;
+use bytestring::ByteString;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// What a room hands a session: a frame to write (the same bytes shared by every recipient), or
+/// an order to close (a slow consumer, a shutdown), sent with `do_send` past a full mailbox.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum Deliver {
+    Frame(ByteString),
+    Close { code: u16, reason: String },
+}
+
+/// What every actor shares.
+pub struct Hub {
+    pub settings: Settings,
+    pub pool: DbPool,
+    pub keys: TokenKeys,
+    pub rooms: Addr<registry::RoomRegistry>,
+    pub dispatcher: Addr<dispatcher::Dispatcher>,
+    /// The arbiter the entity actors (drivers, orders) run on.
+    pub engine: ArbiterHandle,
+    drivers: RwLock<HashMap<DriverId, Addr<driver::DriverActor>>>,
+    orders: RwLock<HashMap<OrderId, Addr<order::OrderActor>>>,
+    /// Open WebSocket sessions.
+    pub connections: AtomicUsize,
+    next_session: AtomicU64,
+    pub started: std::time::Instant,
+    /// Idempotency keys being worked on in this node.
+    pub inflight: crate::idempotency::InFlight,
+}
+
+impl Hub {
+    pub(crate) fn new(
+        settings: Settings,
+        pool: DbPool,
+        keys: TokenKeys,
+        rooms: Addr<registry::RoomRegistry>,
+        dispatcher: Addr<dispatcher::Dispatcher>,
+    ) -> Hub {
+        Hub {
+            settings,
+            pool,
+            keys,
+            rooms,
+            dispatcher,
+            engine: Arbiter::current(),
+            drivers: RwLock::default(),
+            orders: RwLock::default(),
+            connections: AtomicUsize::new(0),
+            next_session: AtomicU64::new(1),
+            started: std::time::Instant::now(),
+            inflight: Default::default(),
+        }
+    }
+
+    /// A new session id, unique within this node's lifetime.
+    pub fn next_session_id(&self) -> crate::protocol::SessionId {
+        crate::protocol::SessionId(self.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The actor of driver `id`, if the engine knows it.
+    pub fn driver(&self, id: &DriverId) -> Option<Addr<driver::DriverActor>> {
+        read(&self.drivers).get(id).cloned()
+    }
+
+    /// Every driver actor.
+    pub fn all_drivers(&self) -> Vec<Addr<driver::DriverActor>> {
+        read(&self.drivers).values().cloned().collect()
+    }
+
+    /// Starts the actor of a driver unless one runs already; returns the running one.
+    pub fn spawn_driver(self: &Arc<Self>, state: driver::DriverState) -> Addr<driver::DriverActor> {
+        let mut map = write(&self.drivers);
+        if let Some(addr) = map.get(&state.id) {
+            return addr.clone();
+        }
+        let id = state.id.clone();
+        let hub = self.clone();
+        let addr = driver::DriverActor::start_in_arbiter(&self.engine, move |_| {
+            driver::DriverActor::new(hub, state)
+        });
+        map.insert(id, addr.clone());
+        addr
+    }
+
+    /// The actor of an active order, if any.
+    pub fn order(&self, id: &OrderId) -> Option<Addr<order::OrderActor>> {
+        read(&self.orders).get(id).cloned()
+    }
+
+    /// Starts the actor of an active order unless one runs already.
+    pub fn spawn_order(self: &Arc<Self>, state: order::OrderState) -> Addr<order::OrderActor> {
+        let mut map = write(&self.orders);
+        if let Some(addr) = map.get(&state.order.id) {
+            return addr.clone();
+        }
+        let id = state.order.id.clone();
+        let hub = self.clone();
+        let addr = order::OrderActor::start_in_arbiter(&self.engine, move |_| {
+            order::OrderActor::new(hub, state)
+        });
+        map.insert(id, addr.clone());
+        addr
+    }
+
+    /// Forgets a finished order's actor.
+    pub fn remove_order(&self, id: &OrderId) {
+        write(&self.orders).remove(id);
+    }
+
+    /// How many order actors run.
+    pub fn active_orders(&self) -> usize {
+        read(&self.orders).len()
+    }
+}
+
+// A poisoned lock only means another thread panicked while holding it; the maps stay usable.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends committed messages to their rooms and logs `[BROADCAST]` with the sessions reached.
+pub async fn publish(hub: &Hub, what: &str, messages: Vec<db::queries::commit::Published>) {
+    if messages.is_empty() {
+        return;
+    }
+    let count = messages.len();
+    let rooms: Vec<String> = {
+        let mut r: Vec<String> = messages.iter().map(|m| m.room.to_string()).collect();
+        r.dedup();
+        r
+    };
+    match hub.rooms.send(registry::Publish { messages }).await {
+        Ok(sessions) => log::info!(
+            "[BROADCAST] {what} messages={count} rooms={} to {sessions} sessions",
+            rooms.join(",")
+        ),
+        Err(e) => log::error!("[BROADCAST] {what} failed: {e}"),
+    }
+}
+
+/// The actor of the driver a token names, registering the driver on the spot when the engine
+/// does not know it yet (SPEC 2: the token's issuer is the source of identity).
+pub async fn ensure_driver(
+    hub: &Arc<Hub>,
+    id: &DriverId,
+    name: Option<String>,
+    fleet: &str,
+) -> Result<Addr<driver::DriverActor>, crate::error::AppError> {
+    if let Some(a) = hub.driver(id) {
+        return Ok(a);
+    }
+    let now = chrono::Utc::now();
+    let row = db::models::DriverRow {
+        id: id.0.clone(),
+        name: name.unwrap_or_else(|| id.0.clone()),
+        fleet: fleet.to_string(),
+        capacity: hub.settings.dispatch.default_capacity,
+        status: "offline".into(),
+        lat: None,
+        lng: None,
+        speed: None,
+        heading: None,
+        location_at: None,
+        created_at: db::models::to_db(now),
+        updated_at: db::models::to_db(now),
+    };
+    let stored = db::run(&hub.pool, move |c| {
+        // Another node or tab may have registered it a moment ago: the stored row wins.
+        if let Some(existing) = db::queries::drivers::find(c, &row.id)? {
+            return Ok(existing);
+        }
+        db::queries::drivers::insert(c, &row)?;
+        Ok(row)
+    })
+    .await?;
+    log::info!(
+        "[WEBSOCKET] driver={} registered fleet={}",
+        stored.id,
+        stored.fleet
+    );
+    Ok(start_driver(hub, &stored, Default::default()))
+}
+
+/// Starts a driver's actor from its row and tells the Dispatcher about it.
+pub fn start_driver(
+    hub: &Arc<Hub>,
+    row: &db::models::DriverRow,
+    orders: std::collections::BTreeSet<OrderId>,
+) -> Addr<driver::DriverActor> {
+    let state = driver::DriverState {
+        id: DriverId(row.id.clone()),
+        name: row.name.clone(),
+        fleet: row.fleet.clone(),
+        capacity: row.capacity,
+        online: row.is_online(),
+        location: row.location(),
+        orders,
+    };
+    let changed = state.changed();
+    let addr = hub.spawn_driver(state);
+    hub.dispatcher.do_send(changed);
+    addr
+}

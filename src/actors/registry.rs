@@ -1,0 +1,188 @@
+//! `RoomRegistry`: finds or starts the `RoomActor` of a room and routes joins, leaves and
+//! publications to it. It owns no membership itself: each room does.
+
+use super::room::{self, JoinReply, RoomActor};
+use super::{Deliver, Hub};
+use crate::db::queries::commit::Published;
+use crate::error::AppError;
+use crate::protocol::{Room, SessionId};
+use actix::prelude::*;
+use bytestring::ByteString;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+/// Joins a session to a room (see `room::JoinRoom`).
+#[derive(Message)]
+#[rtype(result = "Result<JoinReply, AppError>")]
+pub struct Join {
+    pub room: Room,
+    pub session_id: SessionId,
+    pub recipient: Recipient<Deliver>,
+    pub since: Option<i64>,
+}
+
+/// Removes a session from rooms.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub rooms: Vec<Room>,
+    pub session_id: SessionId,
+}
+
+/// Delivers committed messages; answers how many distinct sessions were reached.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Publish {
+    pub messages: Vec<Published>,
+}
+
+/// Delivers one ephemeral message (presence, locations) to a room.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct PublishEphemeral {
+    pub room: Room,
+    pub text: ByteString,
+}
+
+/// How many sessions are in a room.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Members {
+    pub room: Room,
+}
+
+/// Gives the registry the hub, once it exists (the hub holds the registry's address).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetHub(pub Weak<Hub>);
+
+/// Finds or starts room actors.
+#[derive(Default)]
+pub struct RoomRegistry {
+    hub: Weak<Hub>,
+    rooms: HashMap<Room, Addr<RoomActor>>,
+}
+
+impl RoomRegistry {
+    fn room(&mut self, room: &Room) -> Result<Addr<RoomActor>, AppError> {
+        if let Some(addr) = self.rooms.get(room) {
+            if addr.connected() {
+                return Ok(addr.clone());
+            }
+        }
+        let hub: Arc<Hub> = self
+            .hub
+            .upgrade()
+            .ok_or_else(|| AppError::internal("the engine is shutting down"))?;
+        let r = room.clone();
+        let addr =
+            RoomActor::start_in_arbiter(&hub.engine.clone(), move |_| RoomActor::new(hub, r));
+        self.rooms.insert(room.clone(), addr.clone());
+        Ok(addr)
+    }
+}
+
+impl Actor for RoomRegistry {
+    type Context = Context<Self>;
+}
+
+impl Handler<SetHub> for RoomRegistry {
+    type Result = ();
+    fn handle(&mut self, msg: SetHub, _: &mut Context<Self>) {
+        self.hub = msg.0;
+    }
+}
+
+impl Handler<Join> for RoomRegistry {
+    type Result = ResponseFuture<Result<JoinReply, AppError>>;
+
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
+        let room = self.room(&msg.room);
+        Box::pin(async move {
+            room?
+                .send(room::JoinRoom {
+                    session_id: msg.session_id,
+                    recipient: msg.recipient,
+                    since: msg.since,
+                })
+                .await?
+        })
+    }
+}
+
+impl Handler<Leave> for RoomRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        for r in msg.rooms {
+            if let Some(addr) = self.rooms.get(&r) {
+                addr.do_send(room::LeaveRoom {
+                    session_id: msg.session_id,
+                });
+            }
+        }
+    }
+}
+
+impl Handler<Publish> for RoomRegistry {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
+        let mut by_room: BTreeMap<Room, Vec<(i64, ByteString)>> = BTreeMap::new();
+        for p in msg.messages {
+            by_room
+                .entry(p.room)
+                .or_default()
+                .push((p.seq, p.text.into()));
+        }
+        let mut sends = Vec::new();
+        for (r, messages) in by_room {
+            match self.room(&r) {
+                Ok(addr) => sends.push(addr.send(room::PublishSequenced { messages })),
+                Err(e) => log::error!("[BROADCAST] room={r} unavailable: {e}"),
+            }
+        }
+        Box::pin(async move {
+            let mut reached = HashSet::new();
+            for s in sends {
+                if let Ok(ids) = s.await {
+                    reached.extend(ids);
+                }
+            }
+            reached.len()
+        })
+    }
+}
+
+impl Handler<PublishEphemeral> for RoomRegistry {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: PublishEphemeral, _: &mut Context<Self>) -> Self::Result {
+        // An ephemeral message to a room nobody is in reaches nobody: no actor is started for it.
+        let addr = self.rooms.get(&msg.room).cloned();
+        Box::pin(async move {
+            match addr {
+                Some(a) => a
+                    .send(room::PublishEphemeral { text: msg.text })
+                    .await
+                    .map(|v| v.len())
+                    .unwrap_or(0),
+                None => 0,
+            }
+        })
+    }
+}
+
+impl Handler<Members> for RoomRegistry {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: Members, _: &mut Context<Self>) -> Self::Result {
+        let addr = self.rooms.get(&msg.room).cloned();
+        Box::pin(async move {
+            match addr {
+                Some(a) => a.send(room::MemberCount).await.unwrap_or(0),
+                None => 0,
+            }
+        })
+    }
+}

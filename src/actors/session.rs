@@ -1,0 +1,639 @@
+//! `WsSession` (the session actor): one per WebSocket.
+//!
+//! It decodes client frames into typed messages, checks the role for each, forwards them to the
+//! driver, order, Dispatcher or room actors, and answers every `ref` with exactly one `ack` or
+//! `error`. It writes what rooms deliver (already serialized, shared bytes), pings every
+//! `heartbeat_ms` and drops a peer silent for 2.5 heartbeats, limits the client's message rate,
+//! and closes with 4001 when the token expires. Its mailbox is bounded by `limits.outbound_queue`:
+//! a room that finds it full drops the session (4008).
+
+use super::dispatcher::{DeclineOrder, ReportIncident};
+use super::driver::{AttachSession, DetachSession, SetAvailability, UpdateLocation};
+use super::order::{Accept, GetOrder, SetDeliveryStatus};
+use super::registry::{Join, Leave};
+use super::{ensure_driver, Deliver, Hub};
+use crate::auth::{self, Claims};
+use crate::error::AppError;
+use crate::idempotency::{self, Outcome};
+use crate::protocol::client::ClientFrame;
+use crate::protocol::*;
+use actix::prelude::*;
+use actix_web_actors::ws;
+use futures_util::future::LocalBoxFuture;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Reply = Result<serde_json::Value, AppError>;
+
+/// One WebSocket session.
+pub struct WsSession {
+    id: SessionId,
+    hub: Arc<Hub>,
+    claims: Claims,
+    /// Last time the peer showed it was alive.
+    hb: Instant,
+    rooms: HashSet<Room>,
+    /// Positions given on the connect URL (`since=ROOM:SEQ,...`), for the default rooms.
+    since: HashMap<String, i64>,
+    window_start: Instant,
+    window_count: u32,
+    strikes: u32,
+    expiry: Option<SpawnHandle>,
+    closing: bool,
+}
+
+impl WsSession {
+    pub fn new(hub: Arc<Hub>, claims: Claims, since: HashMap<String, i64>) -> WsSession {
+        WsSession {
+            id: hub.next_session_id(),
+            hub,
+            claims,
+            hb: Instant::now(),
+            rooms: HashSet::new(),
+            since,
+            window_start: Instant::now(),
+            window_count: 0,
+            strikes: 0,
+            expiry: None,
+            closing: false,
+        }
+    }
+
+    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMsg) {
+        ctx.text(msg.to_text());
+    }
+
+    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        log::info!(
+            "[WEBSOCKET] session={} sub={} closing code={code} reason={reason:?}",
+            self.id,
+            self.claims.sub
+        );
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::from(code),
+            description: Some(reason.to_string()),
+        }));
+        ctx.stop();
+    }
+
+    /// Pings every heartbeat; drops a peer silent for 2.5 heartbeats.
+    fn heartbeat(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        let rt = &self.hub.settings.realtime;
+        let timeout = rt.client_timeout();
+        ctx.run_interval(rt.heartbeat(), move |act, ctx| {
+            if act.hb.elapsed() > timeout {
+                log::warn!("[WEBSOCKET] session={} heartbeat timeout", act.id);
+                act.close(ctx, close::HEARTBEAT_TIMEOUT, "heartbeat timeout");
+                return;
+            }
+            ctx.ping(b"");
+        });
+    }
+
+    /// Closes the session with 4001 when its token expires.
+    fn arm_expiry(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(h) = self.expiry.take() {
+            ctx.cancel_future(h);
+        }
+        let left = self.claims.exp - chrono::Utc::now().timestamp();
+        let left = Duration::from_secs(left.max(0) as u64);
+        self.expiry = Some(ctx.run_later(left, |act, ctx| {
+            act.send(ctx, &ServerMsg::error(None, &AppError::TokenExpired));
+            act.close(ctx, close::TOKEN_EXPIRED, "token expired");
+        }));
+    }
+
+    /// Counts a client message; `false` when the session is over its rate.
+    fn within_rate(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        let limit = self.hub.settings.limits.client_msgs_per_sec;
+        if self.window_start.elapsed() >= Duration::from_secs(1) {
+            if self.window_count <= limit {
+                self.strikes = 0;
+            }
+            self.window_start = Instant::now();
+            self.window_count = 0;
+        }
+        self.window_count += 1;
+        if self.window_count <= limit {
+            return true;
+        }
+        if self.window_count == limit + 1 {
+            self.strikes += 1;
+            if self.strikes >= 3 {
+                self.close(ctx, close::RATE_LIMITED, "too many messages");
+            }
+        }
+        false
+    }
+
+    /// The connect sequence: attach the driver, join the default rooms, then `welcome`, then each
+    /// room's `joined` and replay. The session handles nothing else meanwhile, so everything live
+    /// comes after.
+    fn connect(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let hub = self.hub.clone();
+        let claims = self.claims.clone();
+        let id = self.id;
+        let recipient = ctx.address().recipient::<Deliver>();
+        let since = std::mem::take(&mut self.since);
+        let rooms = auth::default_rooms(&claims);
+        let work = async move {
+            let mut driver = None;
+            if let Some(d) = claims.driver() {
+                let addr = ensure_driver(&hub, d, claims.name.clone(), &claims.fleet).await?;
+                let snapshot = addr
+                    .send(AttachSession {
+                        session_id: id,
+                        recipient: recipient.clone(),
+                    })
+                    .await?;
+                let mut orders = Vec::new();
+                for o in &snapshot.orders {
+                    if let Some(a) = hub.order(o) {
+                        orders.push(a.send(GetOrder).await?.order);
+                    }
+                }
+                driver = Some((snapshot.status, orders));
+            }
+            let mut joined = Vec::new();
+            for room in rooms {
+                let name = room.to_string();
+                let reply = hub
+                    .rooms
+                    .send(Join {
+                        room: room.clone(),
+                        session_id: id,
+                        recipient: recipient.clone(),
+                        since: since.get(&name).copied(),
+                    })
+                    .await??;
+                joined.push((room, reply));
+            }
+            Ok::<_, AppError>((driver, joined))
+        };
+        ctx.wait(work.into_actor(self).map(|res, act, ctx| {
+            let (driver, joined) = match res {
+                Ok(v) => v,
+                Err(e) => {
+                    log::error!("[WEBSOCKET] session={} connect failed: {e}", act.id);
+                    act.send(ctx, &ServerMsg::error(None, &e));
+                    act.close(ctx, 1011, "could not set up the session");
+                    return;
+                }
+            };
+            let rooms: BTreeMap<String, i64> =
+                joined.iter().map(|(r, j)| (r.to_string(), j.seq)).collect();
+            let (status, orders) = match driver {
+                Some((s, o)) => (Some(s), Some(o)),
+                None => (None, None),
+            };
+            act.send(
+                ctx,
+                &ServerMsg::Welcome {
+                    session_id: act.id,
+                    sub: act.claims.sub.clone(),
+                    role: act.claims.role,
+                    driver_id: act.claims.driver_id.clone(),
+                    fleet: act.claims.fleet.clone(),
+                    heartbeat_ms: act.hub.settings.realtime.heartbeat_ms,
+                    server_time: chrono::Utc::now(),
+                    rooms,
+                    status,
+                    orders,
+                },
+            );
+            for (room, reply) in joined {
+                act.rooms.insert(room.clone());
+                act.write_join(ctx, &room, reply);
+            }
+        }));
+    }
+
+    /// Writes `joined`, then the replay, then `resync` when history did not reach back.
+    fn write_join(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        room: &Room,
+        reply: super::room::JoinReply,
+    ) {
+        let name = room.to_string();
+        self.send(
+            ctx,
+            &ServerMsg::Joined {
+                room: name.clone(),
+                seq: reply.seq,
+                recovered: reply.recovered,
+            },
+        );
+        for frame in reply.replay {
+            ctx.text(frame);
+        }
+        if reply.recovered == Some(false) {
+            self.send(ctx, &ServerMsg::Resync { room: name });
+        }
+    }
+
+    fn answer(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        reference: Option<String>,
+        outcome: Outcome,
+    ) {
+        match outcome {
+            Outcome::Ok(body) => {
+                if let Some(r) = reference {
+                    self.send(ctx, &ServerMsg::ack(r, body));
+                }
+            }
+            Outcome::Error { code, message } => {
+                log::warn!(
+                    "[WEBSOCKET] session={} sub={} refused code={code:?}: {message}",
+                    self.id,
+                    self.claims.sub
+                );
+                self.send(
+                    ctx,
+                    &ServerMsg::Error {
+                        reference,
+                        code,
+                        message,
+                    },
+                );
+            }
+        }
+    }
+
+    fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        if !self.within_rate(ctx) {
+            if !self.closing {
+                let e = AppError::RateLimited(format!(
+                    "more than {} messages per second: slow down",
+                    self.hub.settings.limits.client_msgs_per_sec
+                ));
+                self.send(ctx, &ServerMsg::error(None, &e));
+            }
+            return;
+        }
+        let frame = match ClientFrame::decode(text) {
+            Ok(f) => f,
+            Err(e) => {
+                log::warn!("[WEBSOCKET] session={} bad frame: {}", self.id, e.error);
+                self.send(ctx, &ServerMsg::error(e.reference, &e.error));
+                return;
+            }
+        };
+        log::debug!(
+            "[WEBSOCKET] session={} message={}",
+            self.id,
+            frame.msg.kind()
+        );
+        let ClientFrame {
+            msg,
+            reference,
+            idempotency_key,
+        } = frame;
+        match msg {
+            ClientMsg::Ping => {
+                self.send(ctx, &ServerMsg::Pong);
+                if let Some(r) = reference {
+                    self.send(ctx, &ServerMsg::ack(r, serde_json::Value::Null));
+                }
+            }
+            ClientMsg::Refresh { token } => {
+                let outcome = match self.refresh(&token, ctx) {
+                    Ok(()) => Outcome::Ok(serde_json::json!({"exp": self.claims.exp})),
+                    Err(e) => Outcome::Error {
+                        code: e.code(),
+                        message: e.client_message(),
+                    },
+                };
+                self.answer(ctx, reference, outcome);
+            }
+            ClientMsg::Join { room, since } => self.join(ctx, reference, &room, since),
+            ClientMsg::Leave { room } => {
+                let outcome = match Room::parse(&room) {
+                    Some(r) if self.rooms.remove(&r) => {
+                        self.hub.rooms.do_send(Leave {
+                            rooms: vec![r],
+                            session_id: self.id,
+                        });
+                        Outcome::Ok(serde_json::json!({"room": room}))
+                    }
+                    _ => Outcome::Error {
+                        code: crate::error::ErrorCode::NotFound,
+                        message: format!("you are not in room `{room}`"),
+                    },
+                };
+                self.answer(ctx, reference, outcome);
+            }
+            msg => {
+                let work = self.action(msg, ctx);
+                let once = idempotency::once(
+                    self.hub.clone(),
+                    self.claims.sub.clone(),
+                    idempotency_key,
+                    work,
+                );
+                ctx.spawn(once.into_actor(self).map(move |outcome, act, ctx| {
+                    act.answer(ctx, reference, outcome);
+                }));
+            }
+        }
+    }
+
+    fn refresh(
+        &mut self,
+        token: &str,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Result<(), AppError> {
+        let claims = self.hub.keys.verify(token)?;
+        if claims.sub != self.claims.sub
+            || claims.role != self.claims.role
+            || claims.driver_id != self.claims.driver_id
+        {
+            return Err(AppError::forbidden(
+                "a refresh token must be for the same sub, role and driver",
+            ));
+        }
+        self.claims = claims;
+        self.arm_expiry(ctx);
+        Ok(())
+    }
+
+    fn join(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        reference: Option<String>,
+        name: &str,
+        since: Option<i64>,
+    ) {
+        let Some(room) = Room::parse(name) else {
+            let e = AppError::bad_request(format!(
+                "`{name}` is not a room: use dispatch, fleet:<f>, driver:<id> or order:<id>"
+            ));
+            return self.answer(ctx, reference, outcome_of(Err(e)));
+        };
+        let (hub, claims, id) = (self.hub.clone(), self.claims.clone(), self.id);
+        let recipient = ctx.address().recipient::<Deliver>();
+        let already = self.rooms.contains(&room);
+        let work = async move {
+            let order_driver = match &room {
+                Room::Order(o) if claims.role == Role::Driver => match hub.order(o) {
+                    Some(a) => a.send(GetOrder).await?.order.driver_id,
+                    None => None,
+                },
+                _ => None,
+            };
+            if !auth::may_join(&claims, &room, order_driver.as_ref()) {
+                return Err(AppError::forbidden(format!(
+                    "role `{}` may not join `{room}`",
+                    claims.role
+                )));
+            }
+            if already && since.is_none() {
+                return Err(AppError::conflict(format!("you are already in `{room}`")));
+            }
+            let reply = hub
+                .rooms
+                .send(Join {
+                    room: room.clone(),
+                    session_id: id,
+                    recipient,
+                    since,
+                })
+                .await??;
+            Ok((room, reply))
+        };
+        // Waited for: the replay is written before anything live that arrives meanwhile.
+        ctx.wait(work.into_actor(self).map(move |res, act, ctx| match res {
+            Ok((room, reply)) => {
+                let seq = reply.seq;
+                act.rooms.insert(room.clone());
+                act.write_join(ctx, &room, reply);
+                if let Some(r) = reference {
+                    act.send(
+                        ctx,
+                        &ServerMsg::ack(
+                            r,
+                            serde_json::json!({"room": room.to_string(), "seq": seq}),
+                        ),
+                    );
+                }
+            }
+            Err(e) => act.answer(ctx, reference, outcome_of(Err(e))),
+        }));
+    }
+
+    /// The work a state-changing message asks for, checked against the session's role.
+    fn action(
+        &mut self,
+        msg: ClientMsg,
+        _: &mut ws::WebsocketContext<Self>,
+    ) -> LocalBoxFuture<'static, Reply> {
+        let hub = self.hub.clone();
+        let claims = self.claims.clone();
+        Box::pin(async move {
+            match msg {
+                ClientMsg::Status { status } => {
+                    let driver = driver_actor(&hub, &claims, "set a driver's status")?;
+                    let s = driver.send(SetAvailability { status }).await??;
+                    Ok(serde_json::json!({"status": s}))
+                }
+                ClientMsg::Location {
+                    lat,
+                    lng,
+                    speed,
+                    heading,
+                    ..
+                } => {
+                    let driver = driver_actor(&hub, &claims, "send a location")?;
+                    let location = Location {
+                        lat,
+                        lng,
+                        speed,
+                        heading,
+                        timestamp: chrono::Utc::now(),
+                    };
+                    driver.do_send(UpdateLocation { location });
+                    Ok(serde_json::Value::Null)
+                }
+                ClientMsg::Accept { order_id } => {
+                    let me = own_driver(&claims, "accept an order")?;
+                    let order = order_actor(&hub, &order_id)?
+                        .send(Accept { driver_id: me })
+                        .await??;
+                    Ok(serde_json::json!({"order": order}))
+                }
+                ClientMsg::Decline { order_id } => {
+                    let me = own_driver(&claims, "decline an order")?;
+                    let order = hub
+                        .dispatcher
+                        .send(DeclineOrder {
+                            driver_id: me,
+                            order_id,
+                        })
+                        .await??;
+                    Ok(serde_json::json!({"order_id": order.id, "status": order.status}))
+                }
+                ClientMsg::OrderStatus { order_id, status } => {
+                    let me = own_driver(&claims, "update an order's status")?;
+                    let order = order_actor(&hub, &order_id)?
+                        .send(SetDeliveryStatus {
+                            driver_id: me,
+                            status,
+                        })
+                        .await??;
+                    Ok(serde_json::json!({"order": order}))
+                }
+                ClientMsg::Report {
+                    order_id,
+                    kind,
+                    comment,
+                } => {
+                    claims.require(&[Role::Driver, Role::Dispatcher, Role::Admin], "report")?;
+                    let event = hub
+                        .dispatcher
+                        .send(ReportIncident {
+                            reporter: claims,
+                            order_id,
+                            kind,
+                            comment,
+                        })
+                        .await??;
+                    Ok(serde_json::json!({"event": event}))
+                }
+                other => Err(AppError::internal(format!(
+                    "{} is not handled as an action",
+                    other.kind()
+                ))),
+            }
+        })
+    }
+}
+
+fn outcome_of(r: Reply) -> Outcome {
+    match r {
+        Ok(v) => Outcome::Ok(v),
+        Err(e) => Outcome::Error {
+            code: e.code(),
+            message: e.client_message(),
+        },
+    }
+}
+
+fn own_driver(claims: &Claims, what: &str) -> Result<DriverId, AppError> {
+    claims
+        .driver()
+        .cloned()
+        .ok_or_else(|| AppError::forbidden(format!("only a driver may {what}")))
+}
+
+fn driver_actor(
+    hub: &Hub,
+    claims: &Claims,
+    what: &str,
+) -> Result<Addr<super::driver::DriverActor>, AppError> {
+    let me = own_driver(claims, what)?;
+    hub.driver(&me)
+        .ok_or_else(|| AppError::not_found(format!("driver {me} is not registered")))
+}
+
+fn order_actor(hub: &Hub, id: &OrderId) -> Result<Addr<super::order::OrderActor>, AppError> {
+    hub.order(id).ok_or_else(|| {
+        AppError::not_found(format!("order {id} does not exist or is already finished"))
+    })
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.hub.settings.limits.outbound_queue);
+        self.hub
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        log::info!(
+            "[WEBSOCKET] session={} connected sub={} role={} driver={}",
+            self.id,
+            self.claims.sub,
+            self.claims.role,
+            self.claims.driver_id.as_ref().map_or("-", |d| d.as_str())
+        );
+        self.heartbeat(ctx);
+        self.arm_expiry(ctx);
+        self.connect(ctx);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.hub.rooms.do_send(Leave {
+            rooms: self.rooms.drain().collect(),
+            session_id: self.id,
+        });
+        if let Some(d) = self.claims.driver().and_then(|d| self.hub.driver(d)) {
+            d.do_send(DetachSession {
+                session_id: self.id,
+            });
+        }
+        self.hub
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        log::info!(
+            "[WEBSOCKET] session={} disconnected sub={}",
+            self.id,
+            self.claims.sub
+        );
+        Running::Stop
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+        match msg {
+            Deliver::Frame(text) => ctx.text(text),
+            Deliver::Close { code, reason } => self.close(ctx, code, &reason),
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let msg = match msg {
+            Ok(m) => m,
+            Err(ws::ProtocolError::Overflow) => {
+                log::warn!("[WEBSOCKET] session={} frame too large", self.id);
+                self.close(ctx, close::TOO_LARGE, "frame too large");
+                return;
+            }
+            Err(e) => {
+                log::warn!("[WEBSOCKET] session={} protocol error: {e}", self.id);
+                self.close(ctx, 1002, "protocol error");
+                return;
+            }
+        };
+        self.hb = Instant::now();
+        match msg {
+            ws::Message::Text(text) => self.handle_text(&text, ctx),
+            ws::Message::Binary(_) => {
+                let e = AppError::bad_request("binary frames are not supported: send JSON text");
+                self.send(ctx, &ServerMsg::error(None, &e));
+            }
+            ws::Message::Ping(p) => ctx.pong(&p),
+            ws::Message::Pong(_) => {}
+            ws::Message::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            ws::Message::Continuation(_) => {
+                let e = AppError::bad_request("fragmented frames are not supported");
+                self.send(ctx, &ServerMsg::error(None, &e));
+            }
+            ws::Message::Nop => {}
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The external risk service (SPEC 4): `POST risk.url` with the report's features, answered by
+//! `{"risk_score"}` within `risk.timeout_ms`. It only returns a score or an error; the caller
+//! falls back to the built-in model.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// What the external service is sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskRequest {
+    pub event_id: String,
+    pub order_id: String,
+    pub driver_id: Option<String>,
+    pub kind: String,
+    pub comment: Option<String>,
+    pub priority: String,
+    pub remaining_km: f64,
+    pub driver_incidents_24h: i64,
+    pub hour_of_day: u32,
+}
+
+/// Asks the service at `url`; any failure, late answer or score outside [0, 1] is an error.
+pub async fn score(url: &str, timeout: Duration, req: &RiskRequest) -> Result<f64, String> {
+    let client = awc::Client::builder().timeout(timeout).finish();
+    let mut resp = client
+        .post(url)
+        .send_json(req)
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("status {}", resp.status()));
+    }
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("unreadable answer: {e}"))?;
+    match body.get("risk_score").and_then(serde_json::Value::as_f64) {
+        Some(s) if (0.0..=1.0).contains(&s) => Ok(s),
+        Some(s) => Err(format!("risk_score {s} is outside [0, 1]")),
+        None => Err("the answer has no numeric risk_score".into()),
+    }
+}
