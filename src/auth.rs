@@ -184,13 +184,8 @@ impl FromRequest for AuthUser {
                         .into(),
                 )
             })?;
-            match keys.verify(&token) {
-                // REST has no session to close: an expired token is simply unauthorized.
-                Err(AppError::TokenExpired) => Err(AppError::Unauthorized(
-                    "the token has expired: get a new one".into(),
-                )),
-                other => other.map(AuthUser),
-            }
+            // An expired token is a 401 with code `token_expired`.
+            keys.verify(&token).map(AuthUser)
         })();
         ready(result)
     }

@@ -8,8 +8,14 @@ pub mod actors;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod dispatch;
 pub mod error;
+pub mod http;
 pub mod idempotency;
 pub mod protocol;
 pub mod risk_client;
+pub mod startup;
+pub mod telemetry;
+
+pub use startup::Application;

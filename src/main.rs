@@ -1,1 +1,165 @@
-fn main() {}
+//! The `rallypoint` command: `serve` (the default), `migrate`, `token` and `demo`.
+//! Parses the command, loads configuration (exit 2 when it is bad), calls into the library.
+
+use clap::{Parser, Subcommand};
+use rallypoint::auth::{Claims, TokenKeys};
+use rallypoint::config::Settings;
+use rallypoint::protocol::{DriverId, Role};
+use rallypoint::{db, telemetry, Application};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rallypoint",
+    version,
+    about = "Realtime coordination engine for dispatch"
+)]
+struct Cli {
+    /// A configuration file layered over the defaults (also RALLYPOINT_CONFIG).
+    #[arg(long, global = true, env = "RALLYPOINT_CONFIG")]
+    config: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Run the database migrations and exit.
+    Migrate,
+    /// Print a signed token on stdout and nothing else.
+    Token {
+        #[arg(long)]
+        sub: String,
+        /// admin, dispatcher, driver or observer.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        driver_id: Option<String>,
+        #[arg(long, default_value = "default")]
+        fleet: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+        /// A driver's display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Room patterns an observer may join, comma-separated (e.g. `order:*,fleet:north`).
+        #[arg(long)]
+        rooms: Option<String>,
+    },
+    /// Serve with the demo fleet and orders loaded and the dev login on.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rallypoint: {e}");
+            eprintln!("fix the value in your --config file or RALLYPOINT_* variable; config/default.toml documents every key");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Token {
+            sub,
+            role,
+            driver_id,
+            fleet,
+            ttl,
+            name,
+            rooms,
+        } => token(&settings, sub, &role, driver_id, fleet, ttl, name, rooms),
+        Command::Migrate => {
+            telemetry::init();
+            migrate(&settings)
+        }
+        Command::Serve => {
+            telemetry::init();
+            serve(settings, false)
+        }
+        Command::Demo => {
+            telemetry::init();
+            let mut settings = settings;
+            settings.auth.dev_login = true;
+            serve(settings, true)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, msg)) => {
+            eprintln!("rallypoint: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type Failure = (u8, String);
+
+#[allow(clippy::too_many_arguments)]
+fn token(
+    settings: &Settings,
+    sub: String,
+    role: &str,
+    driver_id: Option<String>,
+    fleet: String,
+    ttl: i64,
+    name: Option<String>,
+    rooms: Option<String>,
+) -> Result<(), Failure> {
+    let role: Role = role.parse().map_err(|e| (2, format!("--role: {e}")))?;
+    if role == Role::Driver && driver_id.is_none() {
+        return Err((2, "--role driver needs --driver-id".into()));
+    }
+    if ttl <= 0 {
+        return Err((2, "--ttl must be a positive number of seconds".into()));
+    }
+    let keys = TokenKeys::from_settings(&settings.auth).map_err(|e| (2, e))?;
+    let mut claims = Claims::new(&sub, role, driver_id.map(DriverId), &fleet, ttl);
+    claims.name = name;
+    claims.rooms = rooms.map(|r| r.split(',').map(|s| s.trim().to_string()).collect());
+    let token = keys.sign(&claims).map_err(|e| (1, e.to_string()))?;
+    println!("{token}");
+    Ok(())
+}
+
+fn migrate(settings: &Settings) -> Result<(), Failure> {
+    let pool = db::connect(
+        &settings.database.url,
+        settings.database.pool_size,
+        settings.database.connect_timeout(),
+    )
+    .map_err(|e| (1, e.to_string()))?;
+    let ran = db::migrate(&pool).map_err(|e| (1, e.to_string()))?;
+    println!("migrations run: {ran} ({})", settings.database.url);
+    Ok(())
+}
+
+fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
+    let bind = settings.server.bind.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)
+            .await
+            .map_err(|e| (1, e.to_string()))?;
+        if demo {
+            rallypoint::demo::seed(&app.hub())
+                .await
+                .map_err(|e| (1, e.to_string()))?;
+            let host = bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h).to_string();
+            let base = format!("http://{host}:{}", app.port());
+            println!("Rallypoint demo is running.");
+            println!("  Health:          {base}/health");
+            println!("  WebSocket:       ws://{host}:{}/ws?token=TOKEN", app.port());
+            println!("  Dev login:       curl -s -XPOST {base}/api/v1/dev/login -H 'content-type: application/json' -d '{{\"sub\":\"alice\",\"role\":\"driver\",\"driver_id\":\"DRV-001\"}}'");
+            println!("  Drivers:         DRV-001 Alice, DRV-002 Bob, DRV-003 Carol (fleet default)");
+            println!("  Orders:          {base}/api/v1/orders (with a dispatcher token)");
+            println!("Press Ctrl-C to stop.");
+        }
+        app.run_until_stopped()
+            .await
+            .map_err(|e| (1, format!("server error: {e}")))
+    })
+}

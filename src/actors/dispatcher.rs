@@ -122,7 +122,6 @@ struct DispatchWaiting;
 /// A driver as the Dispatcher sees it.
 #[derive(Debug, Clone)]
 struct IndexEntry {
-    name: String,
     candidate: matching::Candidate,
     location: Option<Location>,
 }
@@ -456,7 +455,6 @@ impl Handler<DriverChanged> for Dispatcher {
             self.record_presence(&msg.fleet, &msg.id, &msg.name, status);
         }
         let entry = IndexEntry {
-            name: msg.name,
             candidate: matching::Candidate {
                 id: msg.id.clone(),
                 fleet: msg.fleet,

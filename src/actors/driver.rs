@@ -206,6 +206,18 @@ impl DriverActor {
 
 impl Actor for DriverActor {
     type Context = Context<Self>;
+
+    /// A driver rebuilt as online after a restart has no session yet: it gets the same grace.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.state.online {
+            self.handle(
+                DetachSession {
+                    session_id: SessionId(0),
+                },
+                ctx,
+            );
+        }
+    }
 }
 
 impl Handler<AttachSession> for DriverActor {

@@ -458,7 +458,9 @@ impl WsSession {
                         heading,
                         timestamp: chrono::Utc::now(),
                     };
-                    driver.do_send(UpdateLocation { location });
+                    // Awaited: once acked, the Dispatcher has the position queued before any
+                    // later report from this client.
+                    driver.send(UpdateLocation { location }).await?;
                     Ok(serde_json::Value::Null)
                 }
                 ClientMsg::Accept { order_id } => {

@@ -1,0 +1,110 @@
+//! `rallypoint demo`: the demo fleet (Alice, Bob and Carol) and a few orders, loaded once into
+//! whatever database is configured, so three driver tabs and a dashboard reproduce the emergency
+//! story with no set-up.
+
+use crate::actors::dispatcher::CreateOrder;
+use crate::actors::{start_driver, Hub};
+use crate::db::{self, models, queries};
+use crate::error::AppError;
+use crate::protocol::*;
+use std::sync::Arc;
+
+/// The demo drivers: id, name.
+pub const DRIVERS: [(&str, &str); 3] = [
+    ("DRV-001", "Alice"),
+    ("DRV-002", "Bob"),
+    ("DRV-003", "Carol"),
+];
+
+/// The demo orders: id, pickup, dropoff, priority.
+const ORDERS: [(&str, (f64, f64), (f64, f64), Priority); 3] = [
+    (
+        "ORD-1001",
+        (48.8566, 2.3522),
+        (48.8738, 2.2950),
+        Priority::Normal,
+    ),
+    (
+        "ORD-1002",
+        (48.8606, 2.3376),
+        (48.8462, 2.3371),
+        Priority::High,
+    ),
+    (
+        "ORD-1003",
+        (48.8530, 2.3499),
+        (48.8867, 2.3431),
+        Priority::Low,
+    ),
+];
+
+/// Loads what is missing of the demo fleet and orders.
+pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
+    let capacity = hub.settings.dispatch.default_capacity;
+    let rows = db::run(&hub.pool, move |c| {
+        let now = models::to_db(chrono::Utc::now());
+        let mut created = Vec::new();
+        for (id, name) in DRIVERS {
+            if queries::drivers::find(c, id)?.is_none() {
+                let row = models::DriverRow {
+                    id: id.into(),
+                    name: name.into(),
+                    fleet: "default".into(),
+                    capacity,
+                    status: "offline".into(),
+                    lat: None,
+                    lng: None,
+                    speed: None,
+                    heading: None,
+                    location_at: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                queries::drivers::insert(c, &row)?;
+                created.push(row);
+            }
+        }
+        Ok(created)
+    })
+    .await?;
+    for row in &rows {
+        start_driver(hub, row, Default::default());
+    }
+    for (id, p, d, priority) in ORDERS {
+        let key = id.to_string();
+        let exists = db::run(&hub.pool, move |c| {
+            Ok(queries::orders::find(c, &key)?.is_some())
+        })
+        .await?;
+        if exists {
+            continue;
+        }
+        let now = chrono::Utc::now();
+        let order = Order {
+            id: OrderId(id.into()),
+            status: OrderStatus::Pending,
+            driver_id: None,
+            fleet: "default".into(),
+            priority,
+            pickup: LatLng { lat: p.0, lng: p.1 },
+            dropoff: LatLng { lat: d.0, lng: d.1 },
+            version: 1,
+            accepted_at: None,
+            eta: None,
+            created_at: now,
+            updated_at: now,
+        };
+        hub.dispatcher
+            .send(CreateOrder {
+                order,
+                driver: None,
+            })
+            .await??;
+    }
+    log::info!(
+        "[STARTUP] demo data ready: drivers={} orders={}",
+        DRIVERS.len(),
+        ORDERS.len()
+    );
+    Ok(())
+}

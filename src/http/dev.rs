@@ -1,0 +1,48 @@
+//! `POST /api/v1/dev/login`: a token for anyone, only when `auth.dev_login` is on (the demo).
+
+use crate::actors::Hub;
+use crate::auth::Claims;
+use crate::error::AppError;
+use crate::protocol::{DriverId, Role};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/dev/login", web::post().to(login));
+}
+
+#[derive(Debug, Deserialize)]
+struct Login {
+    sub: String,
+    role: Role,
+    driver_id: Option<DriverId>,
+    fleet: Option<String>,
+    name: Option<String>,
+}
+
+/// `POST /api/v1/dev/login` `{"sub","role","driver_id"?,"fleet"?}` → `{"token"}`; 404 when off.
+async fn login(hub: web::Data<Hub>, body: web::Json<Login>) -> Result<HttpResponse, AppError> {
+    if !hub.settings.auth.dev_login {
+        return Err(AppError::not_found("not found"));
+    }
+    let b = body.into_inner();
+    if b.sub.trim().is_empty() {
+        return Err(AppError::bad_request("`sub` must not be empty"));
+    }
+    if b.role == Role::Driver && b.driver_id.is_none() {
+        return Err(AppError::bad_request("a driver needs `driver_id`"));
+    }
+    let mut claims = Claims::new(
+        &b.sub,
+        b.role,
+        b.driver_id,
+        b.fleet.as_deref().unwrap_or("default"),
+        hub.settings.auth.dev_token_ttl_s,
+    );
+    claims.name = b.name;
+    if b.role == Role::Observer {
+        claims.rooms = Some(vec!["fleet:*".into(), "order:*".into()]);
+    }
+    let token = hub.keys.sign(&claims)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "token": token })))
+}

@@ -1,0 +1,113 @@
+//! Drivers: `POST /api/v1/drivers` (admin), `GET /api/v1/drivers` and
+//! `GET /api/v1/drivers/{id}` (admin, dispatcher; a driver itself).
+
+use super::once;
+use crate::actors::driver::GetDriver;
+use crate::actors::{start_driver, Hub};
+use crate::auth::AuthUser;
+use crate::db::{self, models, queries};
+use crate::error::AppError;
+use crate::protocol::{Driver, DriverId, Role};
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/drivers", web::post().to(create))
+        .route("/api/v1/drivers", web::get().to(list))
+        .route("/api/v1/drivers/{id}", web::get().to(get));
+}
+
+#[derive(Debug, Deserialize)]
+struct NewDriver {
+    id: Option<String>,
+    name: String,
+    fleet: Option<String>,
+    capacity: Option<i32>,
+}
+
+/// `POST /api/v1/drivers`: registers a driver (admin).
+async fn create(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<NewDriver>,
+) -> Result<HttpResponse, AppError> {
+    user.0.require(&[Role::Admin], "register drivers")?;
+    let b = body.into_inner();
+    let id =
+        b.id.unwrap_or_else(|| format!("DRV-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    if id.is_empty() || id.len() > 64 || b.name.trim().is_empty() {
+        return Err(AppError::bad_request(
+            "`id` must be 1 to 64 characters and `name` must not be empty",
+        ));
+    }
+    let capacity = b.capacity.unwrap_or(hub.settings.dispatch.default_capacity);
+    if !(1..=100).contains(&capacity) {
+        return Err(AppError::bad_request(
+            "`capacity` must be between 1 and 100",
+        ));
+    }
+    let hub2 = hub.clone();
+    once(&hub, &user, &req, StatusCode::CREATED, async move {
+        let now = models::to_db(chrono::Utc::now());
+        let row = models::DriverRow {
+            id,
+            name: b.name,
+            fleet: b.fleet.unwrap_or_else(|| "default".into()),
+            capacity,
+            status: "offline".into(),
+            lat: None,
+            lng: None,
+            speed: None,
+            heading: None,
+            location_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let r = row.clone();
+        db::run(&hub2.pool, move |c| {
+            if queries::drivers::find(c, &r.id)?.is_some() {
+                return Err(AppError::conflict(format!(
+                    "driver {} exists already",
+                    r.id
+                )));
+            }
+            Ok(queries::drivers::insert(c, &r)?)
+        })
+        .await?;
+        let hub = hub2.into_inner();
+        let driver = start_driver(&hub, &row, Default::default())
+            .send(GetDriver)
+            .await?;
+        super::to_value(&driver)
+    })
+    .await
+}
+
+/// `GET /api/v1/drivers`: every driver (admin, dispatcher).
+async fn list(hub: web::Data<Hub>, user: AuthUser) -> Result<HttpResponse, AppError> {
+    user.0
+        .require(&[Role::Admin, Role::Dispatcher], "list drivers")?;
+    let mut drivers: Vec<Driver> = Vec::new();
+    for a in hub.all_drivers() {
+        drivers.push(a.send(GetDriver).await?);
+    }
+    drivers.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(HttpResponse::Ok().json(drivers))
+}
+
+/// `GET /api/v1/drivers/{id}`: one driver (admin, dispatcher, or the driver itself).
+async fn get(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = DriverId(path.into_inner());
+    if !user.0.is_staff() && user.0.driver() != Some(&id) {
+        return Err(AppError::forbidden("you may read only your own driver"));
+    }
+    let addr = hub
+        .driver(&id)
+        .ok_or_else(|| AppError::not_found(format!("driver {id} does not exist")))?;
+    Ok(HttpResponse::Ok().json(addr.send(GetDriver).await?))
+}

@@ -1,0 +1,36 @@
+//! Health: `GET /health` and `GET /api/health/socket`.
+
+use crate::actors::Hub;
+use actix_web::{web, HttpResponse};
+use std::sync::atomic::Ordering;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/api/health/socket", web::get().to(socket));
+}
+
+/// `GET /health`: 200 when the database answers, 503 otherwise.
+async fn health(hub: web::Data<Hub>) -> HttpResponse {
+    let db_ok = crate::db::ping(&hub.pool).await;
+    let body = serde_json::json!({
+        "status": if db_ok { "healthy" } else { "unhealthy" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": hub.started.elapsed().as_secs(),
+        "connections": hub.connections.load(Ordering::Relaxed),
+        "database": if db_ok { "ok" } else { "unreachable" },
+    });
+    if db_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// `GET /api/health/socket`: the WebSocket side.
+async fn socket(hub: web::Data<Hub>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "status": "ok",
+        "connections": hub.connections.load(Ordering::Relaxed),
+        "uptime": hub.started.elapsed().as_secs(),
+    }))
+}

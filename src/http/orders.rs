@@ -1,0 +1,203 @@
+//! Orders: create (dispatched when no driver is given), list, read, the admin reassign override
+//! (audited), and cancel.
+
+use super::{once, to_value, Limit};
+use crate::actors::dispatcher::{CreateOrder, OverrideAssignment};
+use crate::actors::order::{Cancel, GetOrder};
+use crate::actors::Hub;
+use crate::auth::AuthUser;
+use crate::db::{self, queries};
+use crate::error::AppError;
+use crate::protocol::*;
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/orders", web::post().to(create))
+        .route("/api/v1/orders", web::get().to(list))
+        .route("/api/v1/orders/{id}", web::get().to(get))
+        .route("/api/v1/orders/{id}/reassign", web::post().to(reassign))
+        .route("/api/v1/orders/{id}/cancel", web::post().to(cancel));
+}
+
+#[derive(Debug, Deserialize)]
+struct NewOrder {
+    id: Option<String>,
+    pickup: LatLng,
+    dropoff: LatLng,
+    priority: Option<Priority>,
+    fleet: Option<String>,
+    driver_id: Option<DriverId>,
+}
+
+/// `POST /api/v1/orders` (dispatcher, admin).
+async fn create(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<NewOrder>,
+) -> Result<HttpResponse, AppError> {
+    user.0
+        .require(&[Role::Dispatcher, Role::Admin], "create orders")?;
+    let b = body.into_inner();
+    if !b.pickup.is_valid() || !b.dropoff.is_valid() {
+        return Err(AppError::bad_request(
+            "`pickup` and `dropoff` need lat in [-90, 90] and lng in [-180, 180]",
+        ));
+    }
+    let id =
+        b.id.unwrap_or_else(|| format!("ORD-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    if id.is_empty() || id.len() > 64 {
+        return Err(AppError::bad_request("`id` must be 1 to 64 characters"));
+    }
+    let now = chrono::Utc::now();
+    let order = Order {
+        id: OrderId(id),
+        status: OrderStatus::Pending,
+        driver_id: None,
+        fleet: b.fleet.unwrap_or_else(|| "default".into()),
+        priority: b.priority.unwrap_or(Priority::Normal),
+        pickup: b.pickup,
+        dropoff: b.dropoff,
+        version: 1,
+        accepted_at: None,
+        eta: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let hub2 = hub.clone();
+    once(&hub, &user, &req, StatusCode::CREATED, async move {
+        let order = hub2
+            .dispatcher
+            .send(CreateOrder {
+                order,
+                driver: b.driver_id,
+            })
+            .await??;
+        to_value(&order)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<i64>,
+    status: Option<String>,
+    driver_id: Option<String>,
+}
+
+/// `GET /api/v1/orders`: newest first (dispatcher, admin; a driver sees its own).
+async fn list(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let limit = Limit { limit: q.limit }.get()?;
+    let status = match &q.status {
+        Some(s) => Some(s.parse::<OrderStatus>().map_err(AppError::BadRequest)?),
+        None => None,
+    };
+    let driver = match user.0.role {
+        Role::Admin | Role::Dispatcher => q.driver_id.clone(),
+        Role::Driver => user.0.driver().map(|d| d.0.clone()),
+        Role::Observer => return Err(AppError::forbidden("an observer may not list orders")),
+    };
+    let rows = db::run(&hub.pool, move |c| {
+        Ok(queries::orders::list(c, driver.as_deref(), status, limit)?)
+    })
+    .await?;
+    let orders = rows
+        .into_iter()
+        .map(Order::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(orders))
+}
+
+/// Reads an order: from its actor while active, else from the database.
+async fn read_order(hub: &Hub, id: &OrderId) -> Result<Order, AppError> {
+    if let Some(a) = hub.order(id) {
+        return Ok(a.send(GetOrder).await?.order);
+    }
+    let key = id.0.clone();
+    let row = db::run(&hub.pool, move |c| Ok(queries::orders::find(c, &key)?)).await?;
+    row.map(Order::try_from)
+        .transpose()?
+        .ok_or_else(|| AppError::not_found(format!("order {id} does not exist")))
+}
+
+/// `GET /api/v1/orders/{id}` (dispatcher, admin; a driver its own).
+async fn get(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = OrderId(path.into_inner());
+    let order = read_order(&hub, &id).await?;
+    match user.0.role {
+        Role::Admin | Role::Dispatcher => {}
+        Role::Driver if order.driver_id.as_ref() == user.0.driver() => {}
+        _ => return Err(AppError::forbidden(format!("you may not read order {id}"))),
+    }
+    Ok(HttpResponse::Ok().json(order))
+}
+
+#[derive(Debug, Deserialize)]
+struct Reassign {
+    driver_id: DriverId,
+    reason: String,
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /api/v1/orders/{id}/reassign` (admin): the override, audited.
+async fn reassign(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Reassign>,
+) -> Result<HttpResponse, AppError> {
+    user.0.require(&[Role::Admin], "override an assignment")?;
+    let b = body.into_inner();
+    if b.reason.trim().is_empty() || b.reason.len() > 500 {
+        return Err(AppError::bad_request(
+            "`reason` must be 1 to 500 characters",
+        ));
+    }
+    let msg = OverrideAssignment {
+        actor: user.0.sub.clone(),
+        order_id: OrderId(path.into_inner()),
+        driver_id: b.driver_id,
+        reason: b.reason,
+        force: b.force,
+    };
+    let hub2 = hub.clone();
+    once(&hub, &user, &req, StatusCode::OK, async move {
+        to_value(&hub2.dispatcher.send(msg).await??)
+    })
+    .await
+}
+
+/// `POST /api/v1/orders/{id}/cancel` (dispatcher, admin).
+async fn cancel(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    user.0
+        .require(&[Role::Dispatcher, Role::Admin], "cancel orders")?;
+    let id = OrderId(path.into_inner());
+    let hub2 = hub.clone();
+    let by = user.0.sub.clone();
+    once(&hub, &user, &req, StatusCode::OK, async move {
+        match hub2.order(&id) {
+            Some(a) => to_value(&a.send(Cancel { by }).await??),
+            None => {
+                let o = read_order(&hub2, &id).await?;
+                Err(AppError::conflict(format!("order {id} is {}", o.status)))
+            }
+        }
+    })
+    .await
+}

@@ -1,0 +1,71 @@
+//! `GET /api/v1/rooms/{room}/events?since=N`: missed room messages, for recovery and for polling
+//! while a socket is down. Whoever may join the room may read it.
+
+use crate::actors::order::GetOrder;
+use crate::actors::Hub;
+use crate::auth::{may_join, AuthUser};
+use crate::db::{self, queries};
+use crate::error::AppError;
+use crate::protocol::{Role, Room};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/rooms/{room}/events", web::get().to(events));
+}
+
+#[derive(Debug, Deserialize)]
+struct Since {
+    since: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/rooms/{room}/events?since=N&limit=`: `{"room","seq","recovered","events":[...]}`.
+async fn events(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    path: web::Path<String>,
+    q: web::Query<Since>,
+) -> Result<HttpResponse, AppError> {
+    let name = path.into_inner();
+    let room = Room::parse(&name)
+        .ok_or_else(|| AppError::bad_request(format!("`{name}` is not a room")))?;
+    let order_driver = match &room {
+        Room::Order(o) if user.0.role == Role::Driver => match hub.order(o) {
+            Some(a) => a.send(GetOrder).await?.order.driver_id,
+            None => None,
+        },
+        _ => None,
+    };
+    if !may_join(&user.0, &room, order_driver.as_ref()) {
+        return Err(AppError::forbidden(format!("you may not read `{name}`")));
+    }
+    let since = q.since.unwrap_or(0);
+    if since < 0 {
+        return Err(AppError::bad_request("`since` must be 0 or more"));
+    }
+    let limit = q
+        .limit
+        .unwrap_or(hub.settings.realtime.history_per_room)
+        .clamp(1, 10_000);
+    let n = name.clone();
+    let (seq, oldest, rows) = db::run(&hub.pool, move |c| {
+        Ok((
+            queries::rooms::current_seq(c, &n)?,
+            queries::rooms::oldest_seq(c, &n)?,
+            queries::rooms::since(c, &n, since, limit)?,
+        ))
+    })
+    .await?;
+    let recovered = since >= seq || oldest.is_some_and(|o| o <= since + 1);
+    let events: Vec<serde_json::Value> = rows
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.payload).ok())
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "room": name,
+        "seq": seq,
+        "recovered": recovered,
+        "events": events,
+    })))
+}

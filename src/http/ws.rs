@@ -1,0 +1,87 @@
+//! `GET /ws`: authenticates (401 before the upgrade), applies `limits.max_connections` (503),
+//! reads `since=ROOM:SEQ,...`, and starts a `WsSession`.
+
+use crate::actors::{session::WsSession, Hub};
+use crate::auth::bearer_token;
+use crate::error::AppError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws", web::get().to(upgrade));
+}
+
+/// Parses `since=ROOM:SEQ,ROOM:SEQ` (room names contain `:`, so the seq is after the last one).
+pub fn parse_since(query: &str) -> Result<HashMap<String, i64>, AppError> {
+    let params = web::Query::<HashMap<String, String>>::from_query(query)
+        .map_err(|e| AppError::bad_request(format!("invalid query: {e}")))?;
+    let mut out = HashMap::new();
+    if let Some(since) = params.get("since") {
+        for part in since.split(',').filter(|p| !p.is_empty()) {
+            let parsed = part
+                .rsplit_once(':')
+                .and_then(|(room, seq)| seq.parse::<i64>().ok().map(|s| (room.to_string(), s)));
+            match parsed {
+                Some((room, seq)) if seq >= 0 => {
+                    out.insert(room, seq);
+                }
+                _ => {
+                    return Err(AppError::bad_request(format!(
+                        "`since` must be ROOM:SEQ,ROOM:SEQ; `{part}` is not"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /ws`: the WebSocket endpoint.
+async fn upgrade(
+    req: HttpRequest,
+    stream: web::Payload,
+    hub: web::Data<Hub>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let token = bearer_token(&req).ok_or_else(|| {
+        AppError::Unauthorized("no token: pass ?token= or Authorization: Bearer".into())
+    })?;
+    let claims = hub.keys.verify(&token)?;
+    let max = hub.settings.limits.max_connections;
+    if hub.connections.load(Ordering::Relaxed) >= max {
+        log::warn!("[WEBSOCKET] refused sub={}: {max} connections", claims.sub);
+        return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "error": {"code": "internal", "message": format!("this node holds its maximum of {max} connections; retry later or another node")}
+        })));
+    }
+    let since = parse_since(req.query_string())?;
+    let session = WsSession::new(hub.into_inner(), claims, since);
+    let frame_size = session_frame_size(&req);
+    ws::WsResponseBuilder::new(session, &req, stream)
+        .frame_size(frame_size)
+        .start()
+}
+
+fn session_frame_size(req: &HttpRequest) -> usize {
+    req.app_data::<web::Data<Hub>>()
+        .map(|h| h.settings.limits.max_frame_bytes)
+        .unwrap_or(65_536)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_names_rooms_with_colons() {
+        let s = parse_since("token=x&since=fleet%3Adefault%3A41%2Cdriver%3AD1%3A3").unwrap();
+        assert_eq!(s.get("fleet:default"), Some(&41));
+        assert_eq!(s.get("driver:D1"), Some(&3));
+    }
+
+    #[test]
+    fn a_malformed_since_is_a_bad_request() {
+        assert!(parse_since("since=fleet%3Adefault").is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! Start-up: `Application::build(Settings)` opens the pool, runs migrations, starts the room
+//! registry and the Dispatcher, rebuilds the driver and order actors from the database, binds,
+//! and exposes `port()` and `run_until_stopped()`. `start_engine` is the same engine without
+//! HTTP, for tests that drive the actors' mailboxes.
+
+use crate::actors::dispatcher::{Dispatcher, EnqueueOrder};
+use crate::actors::order::OrderState;
+use crate::actors::registry::{RoomRegistry, SetHub};
+use crate::actors::{start_driver, Hub};
+use crate::auth::TokenKeys;
+use crate::config::Settings;
+use crate::db::{self, queries, DbPool};
+use crate::error::AppError;
+use crate::http;
+use crate::protocol::{DriverId, Order, OrderId, OrderStatus};
+use actix::prelude::*;
+use actix_web::{dev::Server, web, App, HttpServer};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Starts the engine's actors on the current arbiter and rebuilds them from the database.
+pub async fn start_engine(settings: Settings, pool: DbPool) -> Result<Arc<Hub>, AppError> {
+    let keys = TokenKeys::from_settings(&settings.auth).map_err(AppError::internal)?;
+    let rooms = RoomRegistry::default().start();
+    let mut slot = None;
+    Dispatcher::create(|ctx| {
+        let hub = Arc::new(Hub::new(settings, pool, keys, rooms.clone(), ctx.address()));
+        slot = Some(hub.clone());
+        Dispatcher::new(hub)
+    });
+    let hub = slot.ok_or_else(|| AppError::internal("the Dispatcher did not start"))?;
+    rooms
+        .send(SetHub(Arc::downgrade(&hub)))
+        .await
+        .map_err(AppError::from)?;
+    rebuild(&hub).await?;
+    Ok(hub)
+}
+
+/// Restores every driver and active order from the database: a restart loses nothing.
+async fn rebuild(hub: &Arc<Hub>) -> Result<(), AppError> {
+    let (drivers, orders, exclusions) = db::run(&hub.pool, |c| {
+        Ok((
+            queries::drivers::all(c)?,
+            queries::orders::active(c)?,
+            queries::orders::all_exclusions(c)?,
+        ))
+    })
+    .await?;
+    let mut excluded: HashMap<String, HashSet<DriverId>> = HashMap::new();
+    for (o, d) in exclusions {
+        excluded.entry(o).or_default().insert(DriverId(d));
+    }
+    let mut held: HashMap<String, BTreeSet<OrderId>> = HashMap::new();
+    let mut waiting = Vec::new();
+    let mut count = 0;
+    for row in orders {
+        let id = row.id.clone();
+        let order = Order::try_from(row)?;
+        if let (Some(d), true) = (&order.driver_id, order.status.holds_driver()) {
+            held.entry(d.0.clone())
+                .or_default()
+                .insert(order.id.clone());
+        }
+        if order.status == OrderStatus::Pending {
+            waiting.push(order.id.clone());
+        }
+        hub.spawn_order(OrderState {
+            order,
+            excluded: excluded.remove(&id).unwrap_or_default(),
+        });
+        count += 1;
+    }
+    for row in &drivers {
+        start_driver(hub, row, held.remove(&row.id).unwrap_or_default());
+    }
+    for order_id in waiting {
+        hub.dispatcher.do_send(EnqueueOrder { order_id });
+    }
+    log::info!(
+        "[STARTUP] rebuilt drivers={} active_orders={count}",
+        drivers.len()
+    );
+    Ok(())
+}
+
+/// The running application.
+pub struct Application {
+    port: u16,
+    server: Server,
+    hub: Arc<Hub>,
+}
+
+impl Application {
+    /// Builds everything and binds `server.bind` (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> Result<Application, AppError> {
+        let pool = db::connect(
+            &settings.database.url,
+            settings.database.pool_size,
+            settings.database.connect_timeout(),
+        )?;
+        let p = pool.clone();
+        let ran = web::block(move || db::migrate(&p)).await??;
+        log::info!(
+            "[STARTUP] database backend={} migrations_run={ran}",
+            db::Backend::from_url(&settings.database.url).name()
+        );
+        let listener = TcpListener::bind(&settings.server.bind).map_err(|e| {
+            AppError::internal(format!(
+                "cannot listen on {} ({e}): is another server running there? set server.bind or RALLYPOINT_SERVER__BIND",
+                settings.server.bind
+            ))
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| AppError::internal(format!("reading the bound address: {e}")))?
+            .port();
+        let hub = start_engine(settings.clone(), pool).await?;
+        let server = Self::serve(listener, hub.clone(), &settings)?;
+        log::info!(
+            "[STARTUP] listening on http://{}:{port}",
+            listener_host(&settings)
+        );
+        Ok(Application { port, server, hub })
+    }
+
+    fn serve(
+        listener: TcpListener,
+        hub: Arc<Hub>,
+        settings: &Settings,
+    ) -> Result<Server, AppError> {
+        let keys = web::Data::new(hub.keys.clone());
+        let hub_data = web::Data::from(hub);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(hub_data.clone())
+                .app_data(keys.clone())
+                .app_data(http::json_config())
+                .app_data(http::query_config())
+                .app_data(http::path_config())
+                .wrap(
+                    actix_web::middleware::Logger::new("[HTTP] %r status=%s %Dms")
+                        .log_target("rallypoint::http"),
+                )
+                .configure(http::configure)
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_s);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|e| AppError::internal(format!("cannot start the server: {e}")))?
+            .run();
+        Ok(server)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn hub(&self) -> Arc<Hub> {
+        self.hub.clone()
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until SIGINT/SIGTERM (actix-web drains connections, then returns).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn listener_host(settings: &Settings) -> String {
+    settings
+        .server
+        .bind
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
