@@ -400,7 +400,7 @@ impl Dispatcher {
                 fleet: fleet.clone(),
                 online,
                 changes,
-                truncated: (total > 50).then_some(total - 50),
+                truncated: (total > 50).then(|| total - 50),
             };
             let room = Room::Fleet(fleet);
             let text = server::envelope(

@@ -68,12 +68,20 @@ pub struct RoomActor {
     hub: Arc<Hub>,
     room: Room,
     name: String,
-    members: HashMap<SessionId, Recipient<Deliver>>,
+    /// Members, each with the seq after which it has received everything.
+    members: HashMap<SessionId, Member>,
     /// The last seq delivered to members.
     last_seq: i64,
     /// Messages that arrived ahead of a gap.
     ahead: BTreeMap<i64, ByteString>,
     gap_check_armed: bool,
+}
+
+/// A member session.
+struct Member {
+    recipient: Recipient<Deliver>,
+    /// Everything after this seq reached the member (live or replayed).
+    from_seq: i64,
 }
 
 impl RoomActor {
@@ -95,14 +103,14 @@ impl RoomActor {
         let mut reached = Vec::with_capacity(self.members.len());
         let mut dropped = Vec::new();
         for (id, member) in &self.members {
-            match member.try_send(Deliver::Frame(text.clone())) {
+            match member.recipient.try_send(Deliver::Frame(text.clone())) {
                 Ok(()) => reached.push(*id),
                 Err(SendError::Full(_)) => {
                     log::warn!(
                         "[WEBSOCKET] session={id} room={} slow consumer: queue full, closing 4008",
                         self.name
                     );
-                    member.do_send(Deliver::Close {
+                    member.recipient.do_send(Deliver::Close {
                         code: close::SLOW_CONSUMER,
                         reason: "outbound queue full: resume from your last seq".into(),
                     });
@@ -194,24 +202,25 @@ impl Handler<JoinRoom> for RoomActor {
     type Result = AtomicResponse<Self, Result<JoinReply, crate::error::AppError>>;
 
     fn handle(&mut self, msg: JoinRoom, _: &mut Context<Self>) -> Self::Result {
+        // A member re-joining with `since` gets only what it has not received: up to the seq
+        // it became a member at.
+        let upto = self.members.get(&msg.session_id).map(|m| m.from_seq);
         let since = match msg.since {
-            Some(since) if since < self.last_seq => since,
-            Some(since) => {
+            Some(since) if since < upto.unwrap_or(self.last_seq) => since,
+            other => {
                 // Nothing missed, unless the client claims more than this room ever had.
-                let recovered = since == self.last_seq;
-                self.members.insert(msg.session_id, msg.recipient);
+                let recovered = other.map(|s| s <= self.last_seq);
+                let from_seq = upto.unwrap_or(self.last_seq);
+                self.members.insert(
+                    msg.session_id,
+                    Member {
+                        recipient: msg.recipient,
+                        from_seq,
+                    },
+                );
                 let reply = JoinReply {
                     seq: self.last_seq,
-                    recovered: Some(recovered),
-                    replay: Vec::new(),
-                };
-                return AtomicResponse::new(Box::pin(fut::ready(Ok(reply))));
-            }
-            None => {
-                self.members.insert(msg.session_id, msg.recipient);
-                let reply = JoinReply {
-                    seq: self.last_seq,
-                    recovered: None,
+                    recovered,
                     replay: Vec::new(),
                 };
                 return AtomicResponse::new(Box::pin(fut::ready(Ok(reply))));
@@ -240,10 +249,18 @@ impl Handler<JoinRoom> for RoomActor {
                         let mut reached = Vec::new();
                         act.accept(row.seq, text.clone(), &mut reached);
                     }
-                    replay.push(text);
+                    if upto.is_none_or(|u| row.seq <= u) {
+                        replay.push(text);
+                    }
                 }
             }
-            act.members.insert(msg.session_id, msg.recipient);
+            act.members.insert(
+                msg.session_id,
+                Member {
+                    recipient: msg.recipient,
+                    from_seq: since,
+                },
+            );
             Ok(JoinReply {
                 seq: act.last_seq,
                 recovered: Some(complete),

@@ -88,6 +88,18 @@ impl ClientMsg {
 }
 
 /// The known message types, for the error that names an unknown one.
+const TYPE_NAMES: [&str; 10] = [
+    "join",
+    "leave",
+    "status",
+    "location",
+    "accept",
+    "decline",
+    "order_status",
+    "report",
+    "ping",
+    "refresh",
+];
 const TYPES: &str =
     "join, leave, status, location, accept, decline, order_status, report, ping, refresh";
 
@@ -145,7 +157,13 @@ impl ClientFrame {
             }
         };
         match map.get("type") {
-            Some(serde_json::Value::String(_)) => {}
+            Some(serde_json::Value::String(t)) if TYPE_NAMES.contains(&t.as_str()) => {}
+            Some(serde_json::Value::String(t)) => {
+                return Err(fail(
+                    reference,
+                    format!("unknown message type `{t}`; expected one of: {TYPES}"),
+                ))
+            }
             Some(_) => return Err(fail(reference, "`type` must be a string".into())),
             None => {
                 return Err(fail(

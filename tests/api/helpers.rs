@@ -1,0 +1,380 @@
+//! `spawn_app()` and friends: the real application on a random port, a fresh database per test,
+//! and a real WebSocket client.
+
+#![allow(dead_code)]
+
+use actix_web::dev::ServerHandle;
+use awc::ws;
+use futures_util::{SinkExt, StreamExt};
+use rallypoint::actors::Hub;
+use rallypoint::auth::Claims;
+use rallypoint::config::Settings;
+use rallypoint::protocol::{DriverId, Role};
+use rallypoint::Application;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a test waits for one expected message.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Runs a scenario on SQLite and, when configured, on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$scenario($crate::helpers::TestDb::sqlite()).await;
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                match $crate::helpers::TestDb::postgres() {
+                    Some(db) => super::$scenario(db).await,
+                    None => eprintln!(
+                        "SKIPPED {}::postgres: set RALLYPOINT_TEST_DATABASE_URL to run it on PostgreSQL",
+                        module_path!()
+                    ),
+                }
+            }
+        }
+    };
+}
+
+/// A fresh database for one test: a SQLite file in a temp dir, or a PostgreSQL schema.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = dir
+            .path()
+            .join("data")
+            .join("test.db")
+            .display()
+            .to_string();
+        TestDb {
+            url,
+            _dir: Some(dir),
+            schema: None,
+        }
+    }
+
+    /// A new schema in the database RALLYPOINT_TEST_DATABASE_URL names; `None` when unset.
+    pub fn postgres() -> Option<TestDb> {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let base = std::env::var("RALLYPOINT_TEST_DATABASE_URL").ok()?;
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = diesel::PgConnection::establish(&base).expect("PostgreSQL reachable");
+        conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create a schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+        Some(TestDb {
+            url,
+            _dir: None,
+            schema: Some((base, schema)),
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        if let Some((base, schema)) = &self.schema {
+            if let Ok(mut c) = diesel::PgConnection::establish(base) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// Settings for tests: the defaults, a random port, the test database, fast batches.
+pub fn settings_for(db: &TestDb) -> Settings {
+    let mut s = Settings::load(None).expect("default settings load");
+    s.server.bind = "127.0.0.1:0".into();
+    s.server.workers = 2;
+    s.server.shutdown_timeout_s = 1;
+    s.database.url = db.url.clone();
+    s.database.pool_size = 4;
+    s.realtime.presence_flush_ms = 100;
+    s.realtime.location_flush_ms = 100;
+    s.realtime.offline_grace_ms = 500;
+    s
+}
+
+/// The running application and what tests need to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub ws_base: String,
+    pub port: u16,
+    pub hub: Arc<Hub>,
+    pub settings: Settings,
+    pub db: TestDb,
+    handle: ServerHandle,
+}
+
+/// Spawns the real application on a random port over `db`.
+pub async fn spawn_app(db: TestDb) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// Like `spawn_app`, with the settings adjusted by `tweak`.
+pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        rallypoint::telemetry::init();
+    }
+    let mut settings = settings_for(&db);
+    tweak(&mut settings);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the application builds");
+    let port = app.port();
+    let hub = app.hub();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        ws_base: format!("ws://127.0.0.1:{port}/ws"),
+        port,
+        hub,
+        settings,
+        db,
+        handle,
+    }
+}
+
+impl TestApp {
+    /// A token for `sub` in `role`.
+    pub fn token_for(&self, sub: &str, role: Role, driver_id: Option<&str>) -> String {
+        let claims = Claims::new(sub, role, driver_id.map(DriverId::from), "default", 3600);
+        self.hub.keys.sign(&claims).expect("sign")
+    }
+
+    /// A driver's token (sub = the driver id in lower case).
+    pub fn driver_token(&self, driver_id: &str, name: &str) -> String {
+        let mut claims = Claims::new(
+            &driver_id.to_lowercase(),
+            Role::Driver,
+            Some(DriverId::from(driver_id)),
+            "default",
+            3600,
+        );
+        claims.name = Some(name.to_string());
+        self.hub.keys.sign(&claims).expect("sign")
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.token_for("admin-1", Role::Admin, None)
+    }
+
+    pub fn dispatcher_token(&self) -> String {
+        self.token_for("dispatcher-1", Role::Dispatcher, None)
+    }
+
+    /// `POST path` with a JSON body; answers the status and the JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value, token: &str) -> (u16, Value) {
+        let client = awc::Client::default();
+        let mut resp = client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send_json(body)
+            .await
+            .expect("the request is answered");
+        let status = resp.status().as_u16();
+        let body = resp
+            .json::<Value>()
+            .limit(1 << 22)
+            .await
+            .unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// `GET path`; answers the status and the JSON body.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let client = awc::Client::default();
+        let mut req = client.get(format!("{}{path}", self.address));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let mut resp = req.send().await.expect("the request is answered");
+        let status = resp.status().as_u16();
+        let body = resp
+            .json::<Value>()
+            .limit(1 << 22)
+            .await
+            .unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Opens a WebSocket with `token` and reads its `welcome`.
+    pub async fn ws(&self, token: &str) -> WsClient {
+        self.ws_query(&format!("token={token}")).await
+    }
+
+    /// Opens a WebSocket with a raw query string and reads its `welcome`.
+    pub async fn ws_query(&self, query: &str) -> WsClient {
+        let mut c = self
+            .try_ws(query)
+            .await
+            .unwrap_or_else(|status| panic!("upgrade refused with {status}"));
+        c.welcome = c.expect("welcome").await;
+        c
+    }
+
+    /// Opens a WebSocket; `Err(status)` when the upgrade is refused.
+    pub async fn try_ws(&self, query: &str) -> Result<WsClient, u16> {
+        let url = format!("{}?{query}", self.ws_base);
+        match awc::Client::default()
+            .ws(url)
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+        {
+            Ok((_, framed)) => Ok(WsClient {
+                framed,
+                backlog: VecDeque::new(),
+                welcome: Value::Null,
+                closed: None,
+            }),
+            Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Err(s.as_u16()),
+            Err(e) => panic!("WebSocket connect failed: {e}"),
+        }
+    }
+
+    /// Stops the server and hands back its database, for a restart.
+    pub async fn stop(self) -> TestDb {
+        self.handle.stop(true).await;
+        self.db
+    }
+
+    /// A driver connected, online, at (`lat`, `lng`).
+    pub async fn online_driver(&self, id: &str, name: &str, lat: f64, lng: f64) -> WsClient {
+        let mut c = self.ws(&self.driver_token(id, name)).await;
+        let ack = c.request(json!({"type":"status","status":"online"})).await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        let ack = c
+            .request(json!({"type":"location","lat":lat,"lng":lng,"speed":8.0,"heading":90.0}))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        c
+    }
+}
+
+/// A real WebSocket client that keeps what it read but was not asked for yet.
+pub struct WsClient {
+    framed: actix_codec::Framed<awc::BoxedSocket, ws::Codec>,
+    backlog: VecDeque<Value>,
+    pub welcome: Value,
+    pub closed: Option<Option<ws::CloseReason>>,
+}
+
+static NEXT_REF: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl WsClient {
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.framed
+            .send(ws::Message::Text(text.to_string().into()))
+            .await
+            .expect("send a frame");
+    }
+
+    pub async fn send(&mut self, v: &Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    /// Sends `v` with a fresh `ref` and waits for its `ack` or `error`.
+    pub async fn request(&mut self, mut v: Value) -> Value {
+        let r = format!(
+            "r{}",
+            NEXT_REF.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        v["ref"] = Value::String(r.clone());
+        self.send(&v).await;
+        self.find(|m| m["ref"] == r.as_str() && (m["type"] == "ack" || m["type"] == "error"))
+            .await
+    }
+
+    /// The next JSON message from the server, or `None` when the socket closed.
+    pub async fn read(&mut self) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.framed.next())
+                .await
+                .expect("a message within the wait")?;
+            match frame {
+                Ok(ws::Frame::Text(t)) => {
+                    return Some(serde_json::from_slice(&t).expect("the server sends JSON"))
+                }
+                Ok(ws::Frame::Ping(p)) => {
+                    let _ = self.framed.send(ws::Message::Pong(p)).await;
+                }
+                Ok(ws::Frame::Close(reason)) => {
+                    self.closed = Some(reason);
+                    return None;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("WebSocket protocol error: {e}"),
+            }
+        }
+    }
+
+    /// The first message (kept or new) matching `pred`.
+    pub async fn find(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i).expect("index is valid");
+        }
+        loop {
+            let Some(m) = self.read().await else {
+                panic!(
+                    "the socket closed ({:?}) while waiting; kept: {:?}",
+                    self.closed, self.backlog
+                )
+            };
+            if pred(&m) {
+                return m;
+            }
+            self.backlog.push_back(m);
+        }
+    }
+
+    /// The first message of type `t`.
+    pub async fn expect(&mut self, t: &str) -> Value {
+        self.find(|m| m["type"] == t).await
+    }
+
+    /// Reads until the server closes; answers the close code.
+    pub async fn expect_close(&mut self) -> Option<u16> {
+        while self.closed.is_none() {
+            match self.read().await {
+                Some(m) => self.backlog.push_back(m),
+                None => break,
+            }
+        }
+        self.closed.clone().flatten().map(|r| u16::from(r.code))
+    }
+
+    /// Messages of type `t` read so far and not yet taken.
+    pub fn kept(&self, t: &str) -> Vec<Value> {
+        self.backlog
+            .iter()
+            .filter(|m| m["type"] == t)
+            .cloned()
+            .collect()
+    }
+
+    /// Sends `ping` and expects `pong`: the session still works.
+    pub async fn assert_alive(&mut self) {
+        self.send(&json!({"type":"ping"})).await;
+        let pong = self.expect("pong").await;
+        assert_eq!(pong["type"], "pong");
+    }
+}

@@ -1,0 +1,10 @@
+//! The integration suite: one binary. Every scenario runs on SQLite and, when
+//! RALLYPOINT_TEST_DATABASE_URL is set, on PostgreSQL (each test in a fresh schema).
+
+mod helpers;
+
+mod actors;
+mod bad_input;
+mod emergency;
+mod health;
+mod restart;
