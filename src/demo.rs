@@ -16,8 +16,11 @@ pub const DRIVERS: [(&str, &str); 3] = [
     ("DRV-003", "Carol"),
 ];
 
+/// A point as (lat, lng).
+type Point = (f64, f64);
+
 /// The demo orders: id, pickup, dropoff, priority.
-const ORDERS: [(&str, (f64, f64), (f64, f64), Priority); 3] = [
+const ORDERS: [(&str, Point, Point, Priority); 3] = [
     (
         "ORD-1001",
         (48.8566, 2.3522),
