@@ -140,7 +140,7 @@ impl Application {
                 .app_data(http::query_config())
                 .app_data(http::path_config())
                 .wrap(
-                    actix_web::middleware::Logger::new("[HTTP] %r status=%s %Dms")
+                    actix_web::middleware::Logger::new("[HTTP] %U status=%s %Dms")
                         .log_target("rallypoint::http"),
                 )
                 .configure(http::configure)

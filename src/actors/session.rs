@@ -331,6 +331,9 @@ impl WsSession {
                 self.answer(ctx, reference, outcome);
             }
             msg => {
+                // A report's stored answer is the event itself (what REST answers too); the
+                // WebSocket ack carries it as `event`.
+                let is_report = matches!(msg, ClientMsg::Report { .. });
                 let work = self.action(msg, ctx);
                 let once = idempotency::once(
                     self.hub.clone(),
@@ -339,6 +342,12 @@ impl WsSession {
                     work,
                 );
                 ctx.spawn(once.into_actor(self).map(move |outcome, act, ctx| {
+                    let outcome = match outcome {
+                        Outcome::Ok(event) if is_report => {
+                            Outcome::Ok(serde_json::json!({ "event": event }))
+                        }
+                        other => other,
+                    };
                     act.answer(ctx, reference, outcome);
                 }));
             }
@@ -506,7 +515,8 @@ impl WsSession {
                             comment,
                         })
                         .await??;
-                    Ok(serde_json::json!({"event": event}))
+                    serde_json::to_value(event)
+                        .map_err(|e| AppError::internal(format!("encoding an event: {e}")))
                 }
                 other => Err(AppError::internal(format!(
                     "{} is not handled as an action",

@@ -57,7 +57,8 @@ async fn events(
         ))
     })
     .await?;
-    let recovered = since >= seq || oldest.is_some_and(|o| o <= since + 1);
+    // As on the socket: a `since` beyond the room's seq is from another history.
+    let recovered = since == seq || (since < seq && oldest.is_some_and(|o| o <= since + 1));
     let events: Vec<serde_json::Value> = rows
         .iter()
         .filter_map(|r| serde_json::from_str(&r.payload).ok())

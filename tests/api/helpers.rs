@@ -33,14 +33,20 @@ macro_rules! on_both_backends {
             async fn postgres() {
                 match $crate::helpers::TestDb::postgres() {
                     Some(db) => super::$scenario(db).await,
-                    None => eprintln!(
-                        "SKIPPED {}::postgres: set RALLYPOINT_TEST_DATABASE_URL to run it on PostgreSQL",
-                        module_path!()
-                    ),
+                    None => $crate::helpers::say_skipped(module_path!()),
                 }
             }
         }
     };
+}
+
+/// Says loudly, past the test harness's output capture, that a PostgreSQL variant was skipped.
+pub fn say_skipped(test: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}::postgres: set RALLYPOINT_TEST_DATABASE_URL to run it on PostgreSQL"
+    );
 }
 
 /// A fresh database for one test: a SQLite file in a temp dir, or a PostgreSQL schema.

@@ -7,4 +7,7 @@ mod actors;
 mod bad_input;
 mod emergency;
 mod health;
+mod lifecycle;
 mod restart;
+mod resume;
+mod risk_service;
