@@ -12,7 +12,7 @@
 
 use super::driver::{OrderHeld, OrderReleased};
 use super::order::{ApplyChange, GetOrder, OrderActor, OrderState};
-use super::{publish, Hub};
+use super::{publish_timed, Hub};
 use crate::auth::Claims;
 use crate::db::models::{to_db, AuditRow, IncidentRow};
 use crate::db::queries::commit::{self, Change, OrderWrite, Published};
@@ -112,6 +112,8 @@ struct Decide {
     comment: Option<String>,
     risk_score: f64,
     risk_source: RiskSource,
+    /// When the report arrived, for the report-to-broadcast time in the log.
+    received: std::time::Instant,
 }
 
 /// Assigns the first waiting order that has an available driver.
@@ -312,6 +314,7 @@ impl Dispatcher {
         mv: Move,
         exclude: Option<DriverId>,
         what: &'static str,
+        started: Option<std::time::Instant>,
     ) -> Fut<Result<Order, AppError>> {
         let Move {
             change,
@@ -336,14 +339,23 @@ impl Dispatcher {
                     next.version
                 );
             }
-            act.spawn_publish(what, published);
+            act.spawn_publish_timed(what, published, started);
             Ok(next)
         }))
     }
 
     fn spawn_publish(&self, what: &'static str, published: Vec<Published>) {
+        self.spawn_publish_timed(what, published, None);
+    }
+
+    fn spawn_publish_timed(
+        &self,
+        what: &'static str,
+        published: Vec<Published>,
+        started: Option<std::time::Instant>,
+    ) {
         let hub = self.hub.clone();
-        actix::spawn(async move { publish(&hub, what, published).await });
+        actix::spawn(async move { publish_timed(&hub, what, published, started).await });
     }
 
     /// The order's actor and current state, or `not_found`/`conflict` for a missing or finished one.
@@ -553,15 +565,19 @@ impl Handler<DispatchWaiting> for Dispatcher {
                         let mv =
                             act.plan_move(&state, Some(&to), AssignReason::Dispatch, None, true);
                         log::info!("[DECISION] order={} waiting -> driver={to}", state.order.id);
-                        return Box::pin(act.commit_move(addr, mv, None, "order_assigned").map(
-                            |res, act, ctx| {
-                                if let Err(e) = res {
-                                    log::warn!("[DECISION] assigning a waiting order failed: {e}");
-                                } else {
-                                    act.queue_dispatch(ctx);
-                                }
-                            },
-                        )) as Fut<()>;
+                        return Box::pin(
+                            act.commit_move(addr, mv, None, "order_assigned", None).map(
+                                |res, act, ctx| {
+                                    if let Err(e) = res {
+                                        log::warn!(
+                                            "[DECISION] assigning a waiting order failed: {e}"
+                                        );
+                                    } else {
+                                        act.queue_dispatch(ctx);
+                                    }
+                                },
+                            ),
+                        ) as Fut<()>;
                     }
                 }
                 ready(())
@@ -574,6 +590,7 @@ impl Handler<ReportIncident> for Dispatcher {
     type Result = ResponseActFuture<Self, Result<EmergencyEvent, AppError>>;
 
     fn handle(&mut self, msg: ReportIncident, _: &mut Context<Self>) -> Self::Result {
+        let received = std::time::Instant::now();
         let event_id = EventId(uuid::Uuid::new_v4().to_string());
         log::info!(
             "[EVENT_RECEIVED] event={} order={} kind={} sub={} role={}",
@@ -674,6 +691,7 @@ impl Handler<ReportIncident> for Dispatcher {
                     comment: msg.comment,
                     risk_score: score,
                     risk_source: source,
+                    received,
                 });
                 fut::wrap_future(async move { decide.await? })
             })) as Fut<_>
@@ -743,8 +761,9 @@ impl Handler<Decide> for Dispatcher {
                     let write = async move {
                         db::run(&pool, move |c| commit::apply(c, change, Utc::now())).await
                     };
+                    let received = msg.received;
                     return Box::pin(fut::wrap_future(write).map(move |res, act: &mut Self, _| {
-                        act.spawn_publish("emergency_event", res?);
+                        act.spawn_publish_timed("emergency_event", res?, Some(received));
                         Ok(event)
                     })) as Fut<_>;
                 }
@@ -765,7 +784,7 @@ impl Handler<Decide> for Dispatcher {
                     .map(|d| (d.0.clone(), "reported".to_string()));
                 let exclude = msg.reported_driver.clone();
                 Box::pin(
-                    act.commit_move(addr, mv, exclude, "emergency_event")
+                    act.commit_move(addr, mv, exclude, "emergency_event", Some(msg.received))
                         .map(move |res, _, _| res.map(|_| event)),
                 )
             },
@@ -903,7 +922,13 @@ impl Handler<DeclineOrder> for Dispatcher {
                     msg.driver_id,
                     to.as_ref().map_or("- (waiting)", |d| d.as_str())
                 );
-                act.commit_move(addr, mv, Some(msg.driver_id.clone()), "order_declined")
+                act.commit_move(
+                    addr,
+                    mv,
+                    Some(msg.driver_id.clone()),
+                    "order_declined",
+                    None,
+                )
             },
         )))
     }
@@ -976,7 +1001,7 @@ impl Handler<OverrideAssignment> for Dispatcher {
                     msg.force,
                     msg.reason
                 );
-                act.commit_move(addr, mv, None, "order_override")
+                act.commit_move(addr, mv, None, "order_override", None)
             },
         )))
     }

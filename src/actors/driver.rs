@@ -297,17 +297,56 @@ impl Handler<UpdateLocation> for DriverActor {
     }
 }
 
+impl DriverActor {
+    /// Announces `busy` ↔ `online` to `dispatch` when the orders held cross the capacity.
+    fn orders_changed(&mut self, before: DriverStatus, ctx: &mut Context<Self>) {
+        let status = self.state.status();
+        if status == before || !self.state.online {
+            return;
+        }
+        let change = commit::Change {
+            messages: vec![(
+                Room::Dispatch,
+                ServerMsg::DriverStatus {
+                    driver_id: self.state.id.clone(),
+                    name: self.state.name.clone(),
+                    status,
+                    timestamp: chrono::Utc::now(),
+                },
+            )],
+            ..Default::default()
+        };
+        let hub = self.hub.clone();
+        let write = async move {
+            let res = db::run(&hub.pool, move |c| {
+                commit::apply(c, change, chrono::Utc::now())
+            })
+            .await;
+            match res {
+                Ok(published) => publish(&hub, "driver_status", published).await,
+                Err(e) => log::error!("[BROADCAST] driver_status failed: {e}"),
+            }
+        };
+        // Waited for, so this driver's status messages are committed in the order they happen.
+        ctx.wait(write.into_actor(self));
+    }
+}
+
 impl Handler<OrderHeld> for DriverActor {
     type Result = ();
-    fn handle(&mut self, msg: OrderHeld, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: OrderHeld, ctx: &mut Context<Self>) {
+        let before = self.state.status();
         self.state.orders.insert(msg.order_id);
+        self.orders_changed(before, ctx);
     }
 }
 
 impl Handler<OrderReleased> for DriverActor {
     type Result = ();
-    fn handle(&mut self, msg: OrderReleased, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: OrderReleased, ctx: &mut Context<Self>) {
+        let before = self.state.status();
         self.state.orders.remove(&msg.order_id);
+        self.orders_changed(before, ctx);
     }
 }
 

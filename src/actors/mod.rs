@@ -146,20 +146,39 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 /// Sends committed messages to their rooms and logs `[BROADCAST]` with the sessions reached.
 pub async fn publish(hub: &Hub, what: &str, messages: Vec<db::queries::commit::Published>) {
+    publish_timed(hub, what, messages, None).await
+}
+
+/// `publish`, logging also the time since `started` (when the report was received).
+pub async fn publish_timed(
+    hub: &Hub,
+    what: &str,
+    messages: Vec<db::queries::commit::Published>,
+    started: Option<std::time::Instant>,
+) {
     if messages.is_empty() {
         return;
     }
     let count = messages.len();
-    let rooms: Vec<String> = {
-        let mut r: Vec<String> = messages.iter().map(|m| m.room.to_string()).collect();
-        r.dedup();
-        r
-    };
+    let mut rooms: Vec<String> = Vec::new();
+    for m in &messages {
+        let name = m.room.to_string();
+        if !rooms.contains(&name) {
+            rooms.push(name);
+        }
+    }
     match hub.rooms.send(registry::Publish { messages }).await {
-        Ok(sessions) => log::info!(
-            "[BROADCAST] {what} messages={count} rooms={} to {sessions} sessions",
-            rooms.join(",")
-        ),
+        Ok(sessions) => match started {
+            Some(t) => log::info!(
+                "[BROADCAST] {what} messages={count} rooms={} to {sessions} sessions after_ms={:.2}",
+                rooms.join(","),
+                t.elapsed().as_secs_f64() * 1000.0
+            ),
+            None => log::info!(
+                "[BROADCAST] {what} messages={count} rooms={} to {sessions} sessions",
+                rooms.join(",")
+            ),
+        },
         Err(e) => log::error!("[BROADCAST] {what} failed: {e}"),
     }
 }

@@ -6,7 +6,7 @@
 //! order to move (`ApplyChange`); the driver's own steps (`Accept`, `SetDeliveryStatus`) and
 //! cancellation are handled here. A delivered or cancelled order's actor stops.
 
-use super::dispatcher::{EnqueueOrder, OrderFreed};
+use super::dispatcher::OrderFreed;
 use super::driver::OrderReleased;
 use super::{publish, Hub};
 use crate::db::queries::commit::{self, Change, OrderWrite, Published};
@@ -298,9 +298,4 @@ impl Handler<Cancel> for OrderActor {
             },
         )))
     }
-}
-
-/// Re-queues an order that lost its driver; kept here so callers need not know the Dispatcher.
-pub fn requeue(hub: &Hub, order_id: OrderId) {
-    hub.dispatcher.do_send(EnqueueOrder { order_id });
 }

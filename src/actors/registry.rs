@@ -135,11 +135,12 @@ impl Handler<Publish> for RoomRegistry {
                 .or_default()
                 .push((p.seq, p.text.into()));
         }
+        // Only rooms with an actor have members. The messages are in the database already: a
+        // room started later reads its seq there and replays from it.
         let mut sends = Vec::new();
         for (r, messages) in by_room {
-            match self.room(&r) {
-                Ok(addr) => sends.push(addr.send(room::PublishSequenced { messages })),
-                Err(e) => log::error!("[BROADCAST] room={r} unavailable: {e}"),
+            if let Some(addr) = self.rooms.get(&r).filter(|a| a.connected()) {
+                sends.push(addr.send(room::PublishSequenced { messages }));
             }
         }
         Box::pin(async move {

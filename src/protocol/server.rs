@@ -51,9 +51,6 @@ pub enum ServerMsg {
         #[serde(skip_serializing_if = "Option::is_none")]
         recovered: Option<bool>,
     },
-    Left {
-        room: String,
-    },
     Ack {
         #[serde(rename = "ref")]
         reference: String,
@@ -117,7 +114,6 @@ impl ServerMsg {
         match self {
             ServerMsg::Welcome { .. } => "welcome",
             ServerMsg::Joined { .. } => "joined",
-            ServerMsg::Left { .. } => "left",
             ServerMsg::Ack { .. } => "ack",
             ServerMsg::Error { .. } => "error",
             ServerMsg::Pong => "pong",
