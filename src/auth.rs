@@ -279,6 +279,26 @@ mod tests {
     }
 
     #[test]
+    fn with_a_public_key_rs256_tokens_verify_and_hs256_ones_are_refused() {
+        let mut rs = settings();
+        rs.public_key_pem = include_str!("../tests/fixtures/rs256_public.pem").into();
+        let keys = TokenKeys::from_settings(&rs).unwrap();
+        let private =
+            EncodingKey::from_rsa_pem(include_bytes!("../tests/fixtures/rs256_private.pem"))
+                .unwrap();
+        let claims = Claims::new("u1", Role::Dispatcher, None, "default", 60);
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &private).unwrap();
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        let hs = TokenKeys::from_settings(&settings())
+            .unwrap()
+            .sign(&claims)
+            .unwrap();
+        assert!(matches!(keys.verify(&hs), Err(AppError::Unauthorized(_))));
+        assert!(keys.sign(&claims).is_err(), "an RS256 server does not sign");
+    }
+
+    #[test]
     fn drivers_join_only_their_own_rooms() {
         let c = Claims::new("u1", Role::Driver, Some("D1".into()), "north", 60);
         assert!(may_join(&c, &Room::fleet("north"), None));

@@ -368,6 +368,21 @@ impl WsClient {
         self.closed.clone().flatten().map(|r| u16::from(r.code))
     }
 
+    /// Reads without ever answering a ping, until the server closes; answers the close code.
+    pub async fn expect_close_silently(&mut self) -> Option<u16> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.framed.next())
+                .await
+                .expect("the server closes within the wait");
+            match frame {
+                Some(Ok(ws::Frame::Close(reason))) => return reason.map(|r| u16::from(r.code)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("WebSocket protocol error: {e}"),
+                None => return None,
+            }
+        }
+    }
+
     /// Messages of type `t` read so far and not yet taken.
     pub fn kept(&self, t: &str) -> Vec<Value> {
         self.backlog

@@ -11,3 +11,4 @@ mod lifecycle;
 mod restart;
 mod resume;
 mod risk_service;
+mod session;

@@ -1,0 +1,155 @@
+//! The `rallypoint` binary itself: `token`, configuration errors (exit 2), `migrate`, and `demo`
+//! serving, printing its URLs and exiting 0 on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn rallypoint() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rallypoint"));
+    c.env_remove("RALLYPOINT_CONFIG").env("RUST_LOG", "warn");
+    c
+}
+
+#[test]
+fn token_prints_only_a_jwt() {
+    let out = rallypoint()
+        .args([
+            "token",
+            "--sub",
+            "alice",
+            "--role",
+            "driver",
+            "--driver-id",
+            "DRV-001",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let token = text.trim_end();
+    assert_eq!(text.lines().count(), 1);
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+}
+
+#[test]
+fn a_bad_value_exits_2_and_names_the_key() {
+    let out = rallypoint()
+        .arg("migrate")
+        .env("RALLYPOINT_DISPATCH__REASSIGN_THRESHOLD", "7")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dispatch.reassign_threshold"), "{err}");
+    let out = rallypoint()
+        .args(["--config", "/no/such/file.toml", "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = rallypoint()
+        .arg("serve")
+        .env("RALLYPOINT_SERVER__BIND", "not an address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.bind"));
+}
+
+#[test]
+fn migrate_creates_the_sqlite_database_and_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nested").join("rp.db");
+    let out = rallypoint()
+        .arg("migrate")
+        .env(
+            "RALLYPOINT_DATABASE__URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.exists());
+    // Twice is fine: nothing left to run.
+    let out = rallypoint()
+        .arg("migrate")
+        .env("RALLYPOINT_DATABASE__URL", db.display().to_string())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations run: 0"));
+}
+
+#[test]
+fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = rallypoint()
+        .arg("demo")
+        .env("RALLYPOINT_SERVER__BIND", "127.0.0.1:0")
+        .env(
+            "RALLYPOINT_DATABASE__URL",
+            dir.path().join("demo.db").display().to_string(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut health = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(url) = line.trim().strip_prefix("Health:") {
+            health = Some(url.trim().to_string());
+        }
+        if line.contains("Press Ctrl-C") {
+            break;
+        }
+    }
+    let health = health.expect("demo prints its URLs");
+    let base = health.trim_end_matches("/health").to_string();
+    let sys = actix_web::rt::System::new();
+    sys.block_on(async {
+        let client = awc::Client::default();
+        let r = client.get(&health).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let mut r = client
+            .post(format!("{base}/api/v1/dev/login"))
+            .send_json(&serde_json::json!({"sub":"d","role":"dispatcher"}))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "the demo turns the dev login on");
+        let token: serde_json::Value = r.json().await.unwrap();
+        let token = token["token"].as_str().unwrap().to_string();
+        let mut r = client
+            .get(format!("{base}/api/v1/drivers"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let drivers: serde_json::Value = r.json().await.unwrap();
+        let names: Vec<_> = drivers
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].clone())
+            .collect();
+        assert_eq!(names, ["Alice", "Bob", "Carol"]);
+        let mut r = client
+            .get(format!("{base}/api/v1/orders"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let orders: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(orders.as_array().unwrap().len(), 3);
+    });
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean shutdown exits 0");
+}
