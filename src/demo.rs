@@ -45,24 +45,15 @@ const ORDERS: [(&str, Point, Point, Priority); 3] = [
 pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
     let capacity = hub.settings.dispatch.default_capacity;
     let rows = db::run(&hub.pool, move |c| {
-        let now = models::to_db(chrono::Utc::now());
         let mut created = Vec::new();
         for (id, name) in DRIVERS {
             if queries::drivers::find(c, id)?.is_none() {
-                let row = models::DriverRow {
-                    id: id.into(),
-                    name: name.into(),
-                    fleet: "default".into(),
+                let row = models::DriverRow::new_offline(
+                    id.into(),
+                    name.into(),
+                    "default".into(),
                     capacity,
-                    status: "offline".into(),
-                    lat: None,
-                    lng: None,
-                    speed: None,
-                    heading: None,
-                    location_at: None,
-                    created_at: now,
-                    updated_at: now,
-                };
+                );
                 queries::drivers::insert(c, &row)?;
                 created.push(row);
             }

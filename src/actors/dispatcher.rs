@@ -380,6 +380,21 @@ impl Dispatcher {
         }))
     }
 
+    /// Loads the order, then runs `then` with its actor and state; a load failure is the answer.
+    fn with_order<T: 'static>(
+        &self,
+        id: &OrderId,
+        then: impl FnOnce(&mut Self, Addr<OrderActor>, OrderState) -> Fut<Result<T, AppError>> + 'static,
+    ) -> Fut<Result<T, AppError>> {
+        Box::pin(
+            self.load_order(id)
+                .then(move |res, act: &mut Self, _| match res {
+                    Ok((addr, state)) => then(act, addr, state),
+                    Err(e) => ready(Err(e)),
+                }),
+        )
+    }
+
     fn queue_dispatch(&mut self, ctx: &mut Context<Self>) {
         if !self.waiting.is_empty() && !self.dispatch_queued {
             self.dispatch_queued = true;
@@ -703,12 +718,9 @@ impl Handler<Decide> for Dispatcher {
     type Result = AtomicResponse<Self, Result<EmergencyEvent, AppError>>;
 
     fn handle(&mut self, msg: Decide, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(Box::pin(self.load_order(&msg.order_id).then(
-            move |res, act: &mut Self, _| {
-                let (addr, state) = match res {
-                    Ok(v) => v,
-                    Err(e) => return ready(Err(e)),
-                };
+        AtomicResponse::new(self.with_order(
+            &msg.order_id.clone(),
+            move |act: &mut Self, addr, state| {
                 if state.order.driver_id != msg.reported_driver {
                     return ready(Err(AppError::conflict(format!(
                         "order {} moved to another driver while the report was scored; report again if needed",
@@ -788,7 +800,7 @@ impl Handler<Decide> for Dispatcher {
                         .map(move |res, _, _| res.map(|_| event)),
                 )
             },
-        )))
+        ))
     }
 }
 
@@ -894,12 +906,9 @@ impl Handler<DeclineOrder> for Dispatcher {
     type Result = AtomicResponse<Self, Result<Order, AppError>>;
 
     fn handle(&mut self, msg: DeclineOrder, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(Box::pin(self.load_order(&msg.order_id).then(
-            move |res, act: &mut Self, _| {
-                let (addr, state) = match res {
-                    Ok(v) => v,
-                    Err(e) => return ready(Err(e)),
-                };
+        AtomicResponse::new(self.with_order(
+            &msg.order_id.clone(),
+            move |act: &mut Self, addr, state| {
                 let o = &state.order;
                 if o.driver_id.as_ref() != Some(&msg.driver_id) {
                     return ready(Err(AppError::forbidden(format!(
@@ -930,7 +939,7 @@ impl Handler<DeclineOrder> for Dispatcher {
                     None,
                 )
             },
-        )))
+        ))
     }
 }
 
@@ -938,12 +947,9 @@ impl Handler<OverrideAssignment> for Dispatcher {
     type Result = AtomicResponse<Self, Result<Order, AppError>>;
 
     fn handle(&mut self, msg: OverrideAssignment, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(Box::pin(self.load_order(&msg.order_id).then(
-            move |res, act: &mut Self, _| {
-                let (addr, state) = match res {
-                    Ok(v) => v,
-                    Err(e) => return ready(Err(e)),
-                };
+        AtomicResponse::new(self.with_order(
+            &msg.order_id.clone(),
+            move |act: &mut Self, addr, state| {
                 let Some(entry) = act.index.get(&msg.driver_id) else {
                     return ready(Err(AppError::not_found(format!(
                         "driver {} does not exist",
@@ -1003,6 +1009,6 @@ impl Handler<OverrideAssignment> for Dispatcher {
                 );
                 act.commit_move(addr, mv, None, "order_override", None)
             },
-        )))
+        ))
     }
 }

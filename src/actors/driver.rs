@@ -52,6 +52,19 @@ impl DriverState {
         }
     }
 
+    /// The `driver_status` message announcing `status` to `dispatch`.
+    pub fn status_message(&self, status: DriverStatus) -> (Room, ServerMsg) {
+        (
+            Room::Dispatch,
+            ServerMsg::DriverStatus {
+                driver_id: self.id.clone(),
+                name: self.name.clone(),
+                status,
+                timestamp: chrono::Utc::now(),
+            },
+        )
+    }
+
     /// What the Dispatcher's index needs to know.
     pub fn changed(&self) -> DriverChanged {
         DriverChanged {
@@ -153,15 +166,7 @@ impl DriverActor {
                 self.state.id.0.clone(),
                 if online { "online" } else { "offline" }.to_string(),
             )),
-            messages: vec![(
-                Room::Dispatch,
-                ServerMsg::DriverStatus {
-                    driver_id: self.state.id.clone(),
-                    name: self.state.name.clone(),
-                    status,
-                    timestamp: chrono::Utc::now(),
-                },
-            )],
+            messages: vec![self.state.status_message(status)],
             ..Default::default()
         };
         let pool = self.hub.pool.clone();
@@ -305,15 +310,7 @@ impl DriverActor {
             return;
         }
         let change = commit::Change {
-            messages: vec![(
-                Room::Dispatch,
-                ServerMsg::DriverStatus {
-                    driver_id: self.state.id.clone(),
-                    name: self.state.name.clone(),
-                    status,
-                    timestamp: chrono::Utc::now(),
-                },
-            )],
+            messages: vec![self.state.status_message(status)],
             ..Default::default()
         };
         let hub = self.hub.clone();

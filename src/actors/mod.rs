@@ -194,21 +194,12 @@ pub async fn ensure_driver(
     if let Some(a) = hub.driver(id) {
         return Ok(a);
     }
-    let now = chrono::Utc::now();
-    let row = db::models::DriverRow {
-        id: id.0.clone(),
-        name: name.unwrap_or_else(|| id.0.clone()),
-        fleet: fleet.to_string(),
-        capacity: hub.settings.dispatch.default_capacity,
-        status: "offline".into(),
-        lat: None,
-        lng: None,
-        speed: None,
-        heading: None,
-        location_at: None,
-        created_at: db::models::to_db(now),
-        updated_at: db::models::to_db(now),
-    };
+    let row = db::models::DriverRow::new_offline(
+        id.0.clone(),
+        name.unwrap_or_else(|| id.0.clone()),
+        fleet.to_string(),
+        hub.settings.dispatch.default_capacity,
+    );
     let stored = db::run(&hub.pool, move |c| {
         // Another node or tab may have registered it a moment ago: the stored row wins.
         if let Some(existing) = db::queries::drivers::find(c, &row.id)? {

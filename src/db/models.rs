@@ -42,6 +42,25 @@ pub struct DriverRow {
 }
 
 impl DriverRow {
+    /// A new driver, offline and nowhere yet.
+    pub fn new_offline(id: String, name: String, fleet: String, capacity: i32) -> DriverRow {
+        let now = to_db(chrono::Utc::now());
+        DriverRow {
+            id,
+            name,
+            fleet,
+            capacity,
+            status: AvailabilityStatus::Offline.as_str().to_string(),
+            lat: None,
+            lng: None,
+            speed: None,
+            heading: None,
+            location_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The driver's last location, when it has reported one.
     pub fn location(&self) -> Option<Location> {
         match (self.lat, self.lng, self.location_at) {

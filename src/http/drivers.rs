@@ -49,21 +49,8 @@ async fn create(
     }
     let hub2 = hub.clone();
     once(&hub, &user, &req, StatusCode::CREATED, async move {
-        let now = models::to_db(chrono::Utc::now());
-        let row = models::DriverRow {
-            id,
-            name: b.name,
-            fleet: b.fleet.unwrap_or_else(|| "default".into()),
-            capacity,
-            status: "offline".into(),
-            lat: None,
-            lng: None,
-            speed: None,
-            heading: None,
-            location_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let fleet = b.fleet.unwrap_or_else(|| "default".into());
+        let row = models::DriverRow::new_offline(id, b.name, fleet, capacity);
         let r = row.clone();
         db::run(&hub2.pool, move |c| {
             if queries::drivers::find(c, &r.id)?.is_some() {

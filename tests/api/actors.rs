@@ -220,6 +220,16 @@ impl Engine {
         }
     }
 
+    /// Reports through the Dispatcher's mailbox and answers its decision.
+    async fn decide(&self, driver: &str, order: &str, kind: IncidentKind) -> EmergencyEvent {
+        self.hub
+            .dispatcher
+            .send(self.report(driver, order, kind))
+            .await
+            .expect("the Dispatcher answers")
+            .expect("the report is decided")
+    }
+
     async fn holder(&self, order: &str) -> Option<DriverId> {
         match self.hub.order(&OrderId::from(order)) {
             Some(a) => a.send(GetOrder).await.unwrap().order.driver_id,
@@ -239,13 +249,7 @@ async fn a_high_risk_report_reassigns_to_the_nearest_online_driver(db: TestDb) {
     e.driver("C", true, 48.90, 2.35).await;
     e.driver("Z", false, 48.8501, 2.35).await; // nearest of all, but offline
     e.order("O1", "A", 48.85, 2.35).await;
-    let event = e
-        .hub
-        .dispatcher
-        .send(e.report("A", "O1", IncidentKind::VehicleBreakdown))
-        .await
-        .unwrap()
-        .unwrap();
+    let event = e.decide("A", "O1", IncidentKind::VehicleBreakdown).await;
     assert_eq!(event.action_taken, Action::ReassignmentInitiated);
     assert_eq!(event.new_driver_id, Some(DriverId::from("B")));
     assert!(event.risk_score > 0.7);
@@ -267,13 +271,7 @@ async fn a_low_risk_report_maintains_and_informs_everyone(db: TestDb) {
     e.driver("A", true, 48.85, 2.35).await;
     e.driver("B", true, 48.86, 2.35).await;
     e.order("O1", "A", 48.85, 2.35).await;
-    let event = e
-        .hub
-        .dispatcher
-        .send(e.report("A", "O1", IncidentKind::TrafficJam))
-        .await
-        .unwrap()
-        .unwrap();
+    let event = e.decide("A", "O1", IncidentKind::TrafficJam).await;
     assert_eq!(event.action_taken, Action::Maintain);
     assert!(event.risk_score < 0.7);
     assert_eq!(
@@ -297,13 +295,7 @@ async fn with_no_driver_free_the_order_waits_and_goes_to_the_first_driver_online
     e.driver("A", true, 48.85, 2.35).await;
     e.driver("D", false, 48.95, 2.35).await;
     e.order("O1", "A", 48.85, 2.35).await;
-    let event = e
-        .hub
-        .dispatcher
-        .send(e.report("A", "O1", IncidentKind::Accident))
-        .await
-        .unwrap()
-        .unwrap();
+    let event = e.decide("A", "O1", IncidentKind::Accident).await;
     assert_eq!(event.action_taken, Action::NoDriverAvailable);
     assert_eq!(event.new_driver_id, None);
     assert_eq!(a.expect("order_unassigned").await["order_id"], "O1");
@@ -404,13 +396,7 @@ async fn a_cascade_moves_the_order_from_a_to_b_then_to_c(db: TestDb) {
     e.driver("B", true, 48.86, 2.35).await;
     e.driver("C", true, 48.90, 2.35).await;
     e.order("O1", "A", 48.85, 2.35).await;
-    let first = e
-        .hub
-        .dispatcher
-        .send(e.report("A", "O1", IncidentKind::VehicleBreakdown))
-        .await
-        .unwrap()
-        .unwrap();
+    let first = e.decide("A", "O1", IncidentKind::VehicleBreakdown).await;
     assert_eq!(first.new_driver_id, Some(DriverId::from("B")));
     assert_eq!(b.expect("order_assigned").await["order_id"], "O1");
     let order = e.hub.order(&OrderId::from("O1")).unwrap();
@@ -421,13 +407,7 @@ async fn a_cascade_moves_the_order_from_a_to_b_then_to_c(db: TestDb) {
         .await
         .unwrap()
         .unwrap();
-    let second = e
-        .hub
-        .dispatcher
-        .send(e.report("B", "O1", IncidentKind::Accident))
-        .await
-        .unwrap()
-        .unwrap();
+    let second = e.decide("B", "O1", IncidentKind::Accident).await;
     assert_eq!(second.action_taken, Action::ReassignmentInitiated);
     // A is free and nearer than C, but reported on this order: it never gets it back.
     assert_eq!(second.new_driver_id, Some(DriverId::from("C")));
