@@ -145,7 +145,9 @@ impl Application {
                 )
                 .configure(http::configure)
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_s);
+        .shutdown_timeout(settings.server.shutdown_timeout_s)
+        // Signals are ours: sessions are told to go (1012) before the server stops.
+        .disable_signals();
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -169,10 +171,57 @@ impl Application {
         self.server.handle()
     }
 
-    /// Runs until SIGINT/SIGTERM (actix-web drains connections, then returns).
+    /// Runs until SIGINT/SIGTERM, then shuts down gracefully (see `shutdown`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (hub, handle) = (self.hub.clone(), self.server.handle());
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            shutdown(&hub, &handle).await;
+        });
         self.server.await
     }
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => log::info!("[STARTUP] SIGINT: shutting down"),
+                    _ = term.recv() => log::info!("[STARTUP] SIGTERM: shutting down"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The graceful shutdown: every session is closed with 1012 ("service restart": reconnect and
+/// resume), the sessions get up to `server.shutdown_timeout_s` to go, then the server stops,
+/// finishing the requests in flight. Everything acknowledged was committed before its ack.
+pub async fn shutdown(hub: &Hub, handle: &actix_web::dev::ServerHandle) {
+    let told = hub.close_all_sessions(crate::protocol::close::SERVICE_RESTART, "server restart");
+    log::info!("[WEBSOCKET] shutdown: closing {told} sessions with 1012");
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(hub.settings.server.shutdown_timeout_s);
+    while hub.connections.load(std::sync::atomic::Ordering::Relaxed) > 0
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    handle.stop(true).await;
 }
 
 fn listener_host(settings: &Settings) -> String {

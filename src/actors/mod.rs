@@ -48,6 +48,8 @@ pub struct Hub {
     pub started: std::time::Instant,
     /// Idempotency keys being worked on in this node.
     pub inflight: crate::idempotency::InFlight,
+    /// Every open session, so a shutdown can close them all with 1012.
+    sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, Recipient<Deliver>>>,
 }
 
 impl Hub {
@@ -71,12 +73,35 @@ impl Hub {
             next_session: AtomicU64::new(1),
             started: std::time::Instant::now(),
             inflight: Default::default(),
+            sessions: Default::default(),
         }
     }
 
     /// A new session id, unique within this node's lifetime.
     pub fn next_session_id(&self) -> crate::protocol::SessionId {
         crate::protocol::SessionId(self.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Records an open session.
+    pub fn session_opened(&self, id: crate::protocol::SessionId, recipient: Recipient<Deliver>) {
+        lock(&self.sessions).insert(id, recipient);
+    }
+
+    /// Forgets a closed session.
+    pub fn session_closed(&self, id: crate::protocol::SessionId) {
+        lock(&self.sessions).remove(&id);
+    }
+
+    /// Tells every open session to close with `code`; answers how many were told.
+    pub fn close_all_sessions(&self, code: u16, reason: &str) -> usize {
+        let sessions: Vec<_> = lock(&self.sessions).values().cloned().collect();
+        for s in &sessions {
+            s.do_send(Deliver::Close {
+                code,
+                reason: reason.to_string(),
+            });
+        }
+        sessions.len()
     }
 
     /// The actor of driver `id`, if the engine knows it.
@@ -136,6 +161,10 @@ impl Hub {
 }
 
 // A poisoned lock only means another thread panicked while holding it; the maps stay usable.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|e| e.into_inner())
 }

@@ -568,6 +568,7 @@ impl Actor for WsSession {
         self.hub
             .connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.hub.session_opened(self.id, ctx.address().recipient());
         log::info!(
             "[WEBSOCKET] session={} connected sub={} role={} driver={}",
             self.id,
@@ -581,6 +582,7 @@ impl Actor for WsSession {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.hub.session_closed(self.id);
         self.hub.rooms.do_send(Leave {
             rooms: self.rooms.drain().collect(),
             session_id: self.id,

@@ -256,6 +256,11 @@ impl TestApp {
         }
     }
 
+    /// The graceful shutdown SIGTERM starts, run directly.
+    pub async fn shutdown(&self) {
+        rallypoint::startup::shutdown(&self.hub, &self.handle).await;
+    }
+
     /// Stops the server and hands back its database, for a restart.
     pub async fn stop(self) -> TestDb {
         self.handle.stop(true).await;

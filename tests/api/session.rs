@@ -54,3 +54,19 @@ async fn dispatchers_get_driver_locations_in_batches(db: TestDb) {
     assert_eq!(driver["status"], "online");
 }
 on_both_backends!(dispatchers_get_driver_locations_in_batches);
+
+async fn a_shutdown_closes_every_session_with_1012(db: TestDb) {
+    let app = spawn_app(db).await;
+    let mut alice = app.online_driver("DRV-001", "Alice", 48.85, 2.35).await;
+    let mut desk = app.ws(&app.dispatcher_token()).await;
+    app.shutdown().await;
+    assert_eq!(alice.expect_close().await, Some(1012));
+    assert_eq!(desk.expect_close().await, Some(1012));
+    assert_eq!(
+        app.hub
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+on_both_backends!(a_shutdown_closes_every_session_with_1012);
