@@ -195,13 +195,7 @@ impl TestApp {
             .send_json(body)
             .await
             .expect("the request is answered");
-        let status = resp.status().as_u16();
-        let body = resp
-            .json::<Value>()
-            .limit(1 << 22)
-            .await
-            .unwrap_or(Value::Null);
-        (status, body)
+        status_and_json(&mut resp).await
     }
 
     /// `GET path`; answers the status and the JSON body.
@@ -212,13 +206,7 @@ impl TestApp {
             req = req.bearer_auth(t);
         }
         let mut resp = req.send().await.expect("the request is answered");
-        let status = resp.status().as_u16();
-        let body = resp
-            .json::<Value>()
-            .limit(1 << 22)
-            .await
-            .unwrap_or(Value::Null);
-        (status, body)
+        status_and_json(&mut resp).await
     }
 
     /// Opens a WebSocket with `token` and reads its `welcome`.
@@ -278,6 +266,21 @@ impl TestApp {
         assert_eq!(ack["type"], "ack", "{ack}");
         c
     }
+}
+
+/// A response's status and JSON body (`null` when the body is not JSON).
+async fn status_and_json<S>(resp: &mut awc::ClientResponse<S>) -> (u16, Value)
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>
+        + Unpin,
+{
+    let status = resp.status().as_u16();
+    let body = resp
+        .json::<Value>()
+        .limit(1 << 22)
+        .await
+        .unwrap_or(Value::Null);
+    (status, body)
 }
 
 /// A real WebSocket client that keeps what it read but was not asked for yet.
