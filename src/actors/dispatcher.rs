@@ -808,7 +808,7 @@ impl Handler<CreateOrder> for Dispatcher {
     type Result = AtomicResponse<Self, Result<Order, AppError>>;
 
     fn handle(&mut self, msg: CreateOrder, _: &mut Context<Self>) -> Self::Result {
-        let mut order = msg.order;
+        let order = msg.order;
         let state = OrderState {
             order: order.clone(),
             excluded: HashSet::new(),
@@ -830,52 +830,25 @@ impl Handler<CreateOrder> for Dispatcher {
             },
             None => self.best_for(&state, None),
         };
-        let mut messages = Vec::new();
-        if let Some(d) = &to {
-            let mv = self.plan_move(&state, Some(d), AssignReason::Dispatch, None, true);
-            order = mv.next;
-            order.version = 1;
-            messages = mv
-                .change
-                .messages
-                .into_iter()
-                .map(|(r, m)| match m {
-                    ServerMsg::OrderAssigned {
-                        order_id,
-                        driver_id,
-                        previous_driver_id,
-                        reason,
-                        event_id,
-                        ..
-                    } => (
-                        r,
-                        ServerMsg::OrderAssigned {
-                            order_id,
-                            driver_id,
-                            previous_driver_id,
-                            reason,
-                            event_id,
-                            order: order.clone(),
-                        },
-                    ),
-                    other => (r, other),
-                })
-                .collect();
-        }
-        if to.is_none() {
-            messages.extend(OrderActor::updated_messages(&order));
-        } else {
-            for (_, m) in messages.iter_mut() {
-                if let ServerMsg::OrderUpdated { version, .. } = m {
-                    *version = 1;
-                }
+        let (order, change) = match &to {
+            // Planned as a move from "version 0": the new order is version 1, and its
+            // `order_assigned` and `order_updated` carry exactly what is inserted.
+            Some(d) => {
+                let mut before = state;
+                before.order.version = 0;
+                let mv = self.plan_move(&before, Some(d), AssignReason::Dispatch, None, true);
+                let mut change = mv.change;
+                change.order = Some(OrderWrite::Insert(mv.next.clone()));
+                (mv.next, change)
             }
-        }
-        let change = Change {
-            order: Some(OrderWrite::Insert(order.clone())),
-            capacity_check: to.as_ref().map(|d| (d.0.clone(), self.capacity_of(d))),
-            messages,
-            ..Default::default()
+            None => {
+                let change = Change {
+                    order: Some(OrderWrite::Insert(order.clone())),
+                    messages: OrderActor::updated_messages(&order),
+                    ..Default::default()
+                };
+                (order, change)
+            }
         };
         let pool = self.hub.pool.clone();
         let write =
