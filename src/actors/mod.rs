@@ -153,11 +153,6 @@ impl Hub {
     pub fn remove_order(&self, id: &OrderId) {
         write(&self.orders).remove(id);
     }
-
-    /// How many order actors run.
-    pub fn active_orders(&self) -> usize {
-        read(&self.orders).len()
-    }
 }
 
 // A poisoned lock only means another thread panicked while holding it; the maps stay usable.

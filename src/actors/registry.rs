@@ -44,13 +44,6 @@ pub struct PublishEphemeral {
     pub text: ByteString,
 }
 
-/// How many sessions are in a room.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Members {
-    pub room: Room,
-}
-
 /// Gives the registry the hub, once it exists (the hub holds the registry's address).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -168,20 +161,6 @@ impl Handler<PublishEphemeral> for RoomRegistry {
                     .await
                     .map(|v| v.len())
                     .unwrap_or(0),
-                None => 0,
-            }
-        })
-    }
-}
-
-impl Handler<Members> for RoomRegistry {
-    type Result = ResponseFuture<usize>;
-
-    fn handle(&mut self, msg: Members, _: &mut Context<Self>) -> Self::Result {
-        let addr = self.rooms.get(&msg.room).cloned();
-        Box::pin(async move {
-            match addr {
-                Some(a) => a.send(room::MemberCount).await.unwrap_or(0),
                 None => 0,
             }
         })

@@ -58,15 +58,9 @@ pub struct PublishEphemeral {
     pub text: ByteString,
 }
 
-/// How many members the room has.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct MemberCount;
-
 /// One room.
 pub struct RoomActor {
     hub: Arc<Hub>,
-    room: Room,
     name: String,
     /// Members, each with the seq after which it has received everything.
     members: HashMap<SessionId, Member>,
@@ -86,11 +80,9 @@ struct Member {
 
 impl RoomActor {
     pub fn new(hub: Arc<Hub>, room: Room) -> RoomActor {
-        let name = room.to_string();
         RoomActor {
             hub,
-            room,
-            name,
+            name: room.to_string(),
             members: HashMap::new(),
             last_seq: 0,
             ahead: BTreeMap::new(),
@@ -302,20 +294,5 @@ impl Handler<PublishEphemeral> for RoomActor {
 
     fn handle(&mut self, msg: PublishEphemeral, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.fan_out(&msg.text))
-    }
-}
-
-impl Handler<MemberCount> for RoomActor {
-    type Result = usize;
-
-    fn handle(&mut self, _: MemberCount, _: &mut Context<Self>) -> usize {
-        self.members.len()
-    }
-}
-
-impl RoomActor {
-    /// The room this actor serves.
-    pub fn room(&self) -> &Room {
-        &self.room
     }
 }

@@ -334,7 +334,7 @@ impl WsSession {
                 // A report's stored answer is the event itself (what REST answers too); the
                 // WebSocket ack carries it as `event`.
                 let is_report = matches!(msg, ClientMsg::Report { .. });
-                let work = self.action(msg, ctx);
+                let work = self.action(msg);
                 let once = idempotency::once(
                     self.hub.clone(),
                     self.claims.sub.clone(),
@@ -438,11 +438,7 @@ impl WsSession {
     }
 
     /// The work a state-changing message asks for, checked against the session's role.
-    fn action(
-        &mut self,
-        msg: ClientMsg,
-        _: &mut ws::WebsocketContext<Self>,
-    ) -> LocalBoxFuture<'static, Reply> {
+    fn action(&self, msg: ClientMsg) -> LocalBoxFuture<'static, Reply> {
         let hub = self.hub.clone();
         let claims = self.claims.clone();
         Box::pin(async move {

@@ -56,17 +56,11 @@ async fn upgrade(
         })));
     }
     let since = parse_since(req.query_string())?;
+    let frame_size = hub.settings.limits.max_frame_bytes;
     let session = WsSession::new(hub.into_inner(), claims, since);
-    let frame_size = session_frame_size(&req);
     ws::WsResponseBuilder::new(session, &req, stream)
         .frame_size(frame_size)
         .start()
-}
-
-fn session_frame_size(req: &HttpRequest) -> usize {
-    req.app_data::<web::Data<Hub>>()
-        .map(|h| h.settings.limits.max_frame_bytes)
-        .unwrap_or(65_536)
 }
 
 #[cfg(test)]
