@@ -109,7 +109,9 @@ impl WsSession {
     }
 
     /// Counts a client message; `false` when the session is over its rate.
-    fn within_rate(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+    /// Counts one client message against `limits.client_msgs_per_sec`. Answers whether it is
+    /// within the limit, and whether this is the third window in a row over it (close 1008).
+    fn within_rate(&mut self) -> (bool, bool) {
         let limit = self.hub.settings.limits.client_msgs_per_sec;
         if self.window_start.elapsed() >= Duration::from_secs(1) {
             if self.window_count <= limit {
@@ -120,15 +122,13 @@ impl WsSession {
         }
         self.window_count += 1;
         if self.window_count <= limit {
-            return true;
+            return (true, false);
         }
         if self.window_count == limit + 1 {
             self.strikes += 1;
-            if self.strikes >= 3 {
-                self.close(ctx, close::RATE_LIMITED, "too many messages");
-            }
+            return (false, self.strikes >= 3);
         }
-        false
+        (false, false)
     }
 
     /// The connect sequence: attach the driver, join the default rooms, then `welcome`, then each
@@ -268,13 +268,21 @@ impl WsSession {
     }
 
     fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        if !self.within_rate(ctx) {
+        let (within, close_now) = self.within_rate();
+        if !within {
             if !self.closing {
+                let reference = match ClientFrame::decode(text) {
+                    Ok(f) => f.reference,
+                    Err(e) => e.reference,
+                };
                 let e = AppError::RateLimited(format!(
                     "more than {} messages per second: slow down",
                     self.hub.settings.limits.client_msgs_per_sec
                 ));
-                self.send(ctx, &ServerMsg::error(None, &e));
+                self.send(ctx, &ServerMsg::error(reference, &e));
+            }
+            if close_now {
+                self.close(ctx, close::RATE_LIMITED, "too many messages");
             }
             return;
         }
@@ -443,8 +451,9 @@ impl WsSession {
         let claims = self.claims.clone();
         Box::pin(async move {
             match msg {
-                ClientMsg::Status { status } => {
-                    let driver = driver_actor(&hub, &claims, "set a driver's status")?;
+                ClientMsg::Status { status, driver_id } => {
+                    let driver =
+                        driver_actor(&hub, &claims, driver_id.as_ref(), "set a driver's status")?;
                     let s = driver.send(SetAvailability { status }).await??;
                     Ok(serde_json::json!({"status": s}))
                 }
@@ -453,9 +462,11 @@ impl WsSession {
                     lng,
                     speed,
                     heading,
+                    driver_id,
                     ..
                 } => {
-                    let driver = driver_actor(&hub, &claims, "send a location")?;
+                    let driver =
+                        driver_actor(&hub, &claims, driver_id.as_ref(), "send a location")?;
                     let location = Location {
                         lat,
                         lng,
@@ -540,12 +551,19 @@ fn own_driver(claims: &Claims, what: &str) -> Result<DriverId, AppError> {
         .ok_or_else(|| AppError::forbidden(format!("only a driver may {what}")))
 }
 
+/// The sender's own driver actor. A message naming another driver (`driver_id`) is `forbidden`.
 fn driver_actor(
     hub: &Hub,
     claims: &Claims,
+    named: Option<&DriverId>,
     what: &str,
 ) -> Result<Addr<super::driver::DriverActor>, AppError> {
     let me = own_driver(claims, what)?;
+    if let Some(other) = named.filter(|d| **d != me) {
+        return Err(AppError::forbidden(format!(
+            "you are driver {me}: you may not {what} for driver {other}"
+        )));
+    }
     hub.driver(&me)
         .ok_or_else(|| AppError::not_found(format!("driver {me} is not registered")))
 }

@@ -1,7 +1,7 @@
 //! What clients send: `ClientMsg`, and `ClientFrame::decode`, which turns any text into either a
 //! typed message with its `ref` and `idempotency_key`, or a SPEC error (never a panic).
 
-use super::types::{AvailabilityStatus, DeliveryStatus, IncidentKind, OrderId};
+use super::types::{AvailabilityStatus, DeliveryStatus, DriverId, IncidentKind, OrderId};
 use crate::error::AppError;
 use serde::Deserialize;
 
@@ -24,6 +24,9 @@ pub enum ClientMsg {
     },
     Status {
         status: AvailabilityStatus,
+        /// Optional; when present it must be the sender's own driver id.
+        #[serde(default)]
+        driver_id: Option<DriverId>,
     },
     Location {
         lat: f64,
@@ -34,6 +37,9 @@ pub enum ClientMsg {
         heading: Option<f64>,
         #[serde(default)]
         accuracy: Option<f64>,
+        /// Optional; when present it must be the sender's own driver id.
+        #[serde(default)]
+        driver_id: Option<DriverId>,
     },
     Accept {
         order_id: OrderId,
@@ -209,6 +215,7 @@ fn validate(msg: &ClientMsg) -> Result<(), AppError> {
             speed,
             heading,
             accuracy,
+            ..
         } => {
             if !lat.is_finite() || !(-90.0..=90.0).contains(lat) {
                 return Err(AppError::bad_request("`lat` must be between -90 and 90"));
