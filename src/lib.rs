@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod protocol;
 pub mod risk_client;
 pub mod startup;
+pub mod stats;
 pub mod telemetry;
 
 pub use startup::Application;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 /// Starts the engine's actors on the current arbiter and rebuilds them from the database.
 pub async fn start_engine(settings: Settings, pool: DbPool) -> Result<Arc<Hub>, AppError> {
     let keys = TokenKeys::from_settings(&settings.auth).map_err(AppError::internal)?;
+    crate::stats::install();
     let rooms = RoomRegistry::default().start();
     let mut slot = None;
     Dispatcher::create(|ctx| {

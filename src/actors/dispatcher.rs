@@ -438,6 +438,7 @@ impl Dispatcher {
             );
             self.hub.rooms.do_send(super::registry::PublishEphemeral {
                 room,
+                kind: "presence",
                 text: text.into(),
             });
         }
@@ -453,6 +454,7 @@ impl Dispatcher {
         let text = server::envelope(&msg, "dispatch", None, &uuid::Uuid::new_v4().to_string());
         self.hub.rooms.do_send(super::registry::PublishEphemeral {
             room: Room::Dispatch,
+            kind: "locations",
             text: text.into(),
         });
     }
@@ -680,8 +682,12 @@ impl Handler<ReportIncident> for Dispatcher {
                     (model, RiskSource::Model)
                 } else {
                     match risk_client::score(&risk_url, timeout, &req).await {
-                        Ok(s) => (s, RiskSource::Service),
+                        Ok(s) => {
+                            crate::stats::risk_call("ok");
+                            (s, RiskSource::Service)
+                        }
                         Err(e) => {
+                            crate::stats::risk_call(e.outcome());
                             log::warn!("[RISK] event={} service failed ({e}): built-in model", req.event_id);
                             (model, RiskSource::Fallback)
                         }
@@ -734,6 +740,7 @@ impl Handler<Decide> for Dispatcher {
                     None
                 };
                 let action = decision::decide(msg.risk_score, threshold, best.as_ref());
+                crate::stats::decision(action.as_str(), msg.received.elapsed());
                 let event = EmergencyEvent {
                     event_id: msg.event_id.clone(),
                     order_id: state.order.id.clone(),

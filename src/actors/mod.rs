@@ -193,11 +193,14 @@ pub async fn publish_timed(
     }
     match hub.rooms.send(registry::Publish { messages }).await {
         Ok(sessions) => match started {
-            Some(t) => log::info!(
+            Some(t) => {
+                crate::stats::report_broadcast(t.elapsed());
+                log::info!(
                 "[BROADCAST] {what} messages={count} rooms={} to {sessions} sessions after_ms={:.2}",
                 rooms.join(","),
                 t.elapsed().as_secs_f64() * 1000.0
-            ),
+            )
+            }
             None => log::info!(
                 "[BROADCAST] {what} messages={count} rooms={} to {sessions} sessions",
                 rooms.join(",")

@@ -41,6 +41,8 @@ pub struct Publish {
 #[rtype(result = "usize")]
 pub struct PublishEphemeral {
     pub room: Room,
+    /// The message's `type`, for metrics.
+    pub kind: &'static str,
     pub text: ByteString,
 }
 
@@ -121,12 +123,13 @@ impl Handler<Publish> for RoomRegistry {
     type Result = ResponseFuture<usize>;
 
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
-        let mut by_room: BTreeMap<Room, Vec<(i64, ByteString)>> = BTreeMap::new();
+        let mut by_room: BTreeMap<Room, Vec<(i64, &'static str, ByteString)>> = BTreeMap::new();
         for p in msg.messages {
+            crate::stats::room_event_published(p.room.kind());
             by_room
                 .entry(p.room)
                 .or_default()
-                .push((p.seq, p.text.into()));
+                .push((p.seq, p.kind, p.text.into()));
         }
         // Only rooms with an actor have members. The messages are in the database already: a
         // room started later reads its seq there and replays from it.
@@ -157,7 +160,10 @@ impl Handler<PublishEphemeral> for RoomRegistry {
         Box::pin(async move {
             match addr {
                 Some(a) => a
-                    .send(room::PublishEphemeral { text: msg.text })
+                    .send(room::PublishEphemeral {
+                        kind: msg.kind,
+                        text: msg.text,
+                    })
                     .await
                     .map(|v| v.len())
                     .unwrap_or(0),

@@ -9,7 +9,7 @@
 
 use super::{Deliver, Hub};
 use crate::db::{self, queries};
-use crate::protocol::{close, Room, SessionId};
+use crate::protocol::{close, server, Room, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::{BTreeMap, HashMap};
@@ -48,13 +48,15 @@ pub struct LeaveRoom {
 #[derive(Message)]
 #[rtype(result = "Vec<SessionId>")]
 pub struct PublishSequenced {
-    pub messages: Vec<(i64, ByteString)>,
+    /// (seq, type, text)
+    pub messages: Vec<(i64, &'static str, ByteString)>,
 }
 
 /// Delivers an ephemeral message (no seq, not kept); answers the sessions reached.
 #[derive(Message)]
 #[rtype(result = "Vec<SessionId>")]
 pub struct PublishEphemeral {
+    pub kind: &'static str,
     pub text: ByteString,
 }
 
@@ -67,7 +69,7 @@ pub struct RoomActor {
     /// The last seq delivered to members.
     last_seq: i64,
     /// Messages that arrived ahead of a gap.
-    ahead: BTreeMap<i64, ByteString>,
+    ahead: BTreeMap<i64, (&'static str, ByteString)>,
     gap_check_armed: bool,
 }
 
@@ -91,7 +93,7 @@ impl RoomActor {
     }
 
     /// Sends `text` to every member; drops those that are gone or cannot keep up.
-    fn fan_out(&mut self, text: &ByteString) -> Vec<SessionId> {
+    fn fan_out(&mut self, kind: &'static str, text: &ByteString) -> Vec<SessionId> {
         let mut reached = Vec::with_capacity(self.members.len());
         let mut dropped = Vec::new();
         for (id, member) in &self.members {
@@ -114,26 +116,33 @@ impl RoomActor {
         for id in dropped {
             self.members.remove(&id);
         }
+        crate::stats::messages_out(kind, reached.len());
         reached
     }
 
     /// Delivers `seq` if it is next, buffers it if it is ahead, ignores it if already delivered.
-    fn accept(&mut self, seq: i64, text: ByteString, reached: &mut Vec<SessionId>) {
+    fn accept(
+        &mut self,
+        seq: i64,
+        kind: &'static str,
+        text: ByteString,
+        reached: &mut Vec<SessionId>,
+    ) {
         if seq <= self.last_seq {
             return;
         }
         if seq > self.last_seq + 1 {
-            self.ahead.insert(seq, text);
+            self.ahead.insert(seq, (kind, text));
             return;
         }
-        reached.extend(self.fan_out(&text));
+        reached.extend(self.fan_out(kind, &text));
         self.last_seq = seq;
         while let Some(entry) = self.ahead.first_entry() {
             if *entry.key() != self.last_seq + 1 {
                 break;
             }
-            let (seq, text) = entry.remove_entry();
-            reached.extend(self.fan_out(&text));
+            let (seq, (kind, text)) = entry.remove_entry();
+            reached.extend(self.fan_out(kind, &text));
             self.last_seq = seq;
         }
     }
@@ -162,7 +171,8 @@ impl RoomActor {
                     Ok(rows) => {
                         let mut reached = Vec::new();
                         for row in rows {
-                            act.accept(row.seq, row.payload.into(), &mut reached);
+                            let kind = server::frame_type(&row.payload);
+                            act.accept(row.seq, kind, row.payload.into(), &mut reached);
                         }
                     }
                     Err(e) => log::error!("[BROADCAST] room={} gap read failed: {e}", act.name),
@@ -239,7 +249,8 @@ impl Handler<JoinRoom> for RoomActor {
                     if row.seq > act.last_seq {
                         // Committed but not yet announced here: everyone gets it now, in order.
                         let mut reached = Vec::new();
-                        act.accept(row.seq, text.clone(), &mut reached);
+                        let kind = server::frame_type(&text);
+                        act.accept(row.seq, kind, text.clone(), &mut reached);
                     }
                     if upto.is_none_or(|u| row.seq <= u) {
                         replay.push(text);
@@ -275,8 +286,8 @@ impl Handler<PublishSequenced> for RoomActor {
 
     fn handle(&mut self, msg: PublishSequenced, ctx: &mut Context<Self>) -> Self::Result {
         let mut reached = Vec::new();
-        for (seq, text) in msg.messages {
-            self.accept(seq, text, &mut reached);
+        for (seq, kind, text) in msg.messages {
+            self.accept(seq, kind, text, &mut reached);
         }
         self.arm_gap_check(ctx);
         log::debug!(
@@ -293,6 +304,6 @@ impl Handler<PublishEphemeral> for RoomActor {
     type Result = MessageResult<PublishEphemeral>;
 
     fn handle(&mut self, msg: PublishEphemeral, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.fan_out(&msg.text))
+        MessageResult(self.fan_out(msg.kind, &msg.text))
     }
 }

@@ -40,7 +40,8 @@ pub struct WsSession {
     window_count: u32,
     strikes: u32,
     expiry: Option<SpawnHandle>,
-    closing: bool,
+    /// The close code once the server decided to close.
+    close_code: Option<u16>,
 }
 
 impl WsSession {
@@ -56,19 +57,20 @@ impl WsSession {
             window_count: 0,
             strikes: 0,
             expiry: None,
-            closing: false,
+            close_code: None,
         }
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMsg) {
+        crate::stats::messages_out(msg.kind(), 1);
         ctx.text(msg.to_text());
     }
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
-        if self.closing {
+        if self.close_code.is_some() {
             return;
         }
-        self.closing = true;
+        self.close_code = Some(code);
         log::info!(
             "[WEBSOCKET] session={} sub={} closing code={code} reason={reason:?}",
             self.id,
@@ -229,6 +231,7 @@ impl WsSession {
                 recovered: reply.recovered,
             },
         );
+        crate::stats::messages_out("replay", reply.replay.len());
         for frame in reply.replay {
             ctx.text(frame);
         }
@@ -250,6 +253,7 @@ impl WsSession {
                 }
             }
             Outcome::Error { code, message } => {
+                crate::stats::frame_refused(code.as_str());
                 log::warn!(
                     "[WEBSOCKET] session={} sub={} refused code={code:?}: {message}",
                     self.id,
@@ -270,7 +274,8 @@ impl WsSession {
     fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let (within, close_now) = self.within_rate();
         if !within {
-            if !self.closing {
+            crate::stats::frame_refused("rate_limited");
+            if self.close_code.is_none() {
                 let reference = match ClientFrame::decode(text) {
                     Ok(f) => f.reference,
                     Err(e) => e.reference,
@@ -289,11 +294,14 @@ impl WsSession {
         let frame = match ClientFrame::decode(text) {
             Ok(f) => f,
             Err(e) => {
+                crate::stats::message_in("invalid");
+                crate::stats::frame_refused(e.error.code().as_str());
                 log::warn!("[WEBSOCKET] session={} bad frame: {}", self.id, e.error);
                 self.send(ctx, &ServerMsg::error(e.reference, &e.error));
                 return;
             }
         };
+        crate::stats::message_in(frame.msg.kind());
         log::debug!(
             "[WEBSOCKET] session={} message={}",
             self.id,
@@ -579,6 +587,7 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.hub.settings.limits.outbound_queue);
+        crate::stats::session_opened(self.claims.role.as_str());
         self.hub
             .connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -609,6 +618,7 @@ impl Actor for WsSession {
         self.hub
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        crate::stats::session_closed(self.claims.role.as_str(), self.close_code);
         log::info!(
             "[WEBSOCKET] session={} disconnected sub={}",
             self.id,
@@ -634,11 +644,13 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
         let msg = match msg {
             Ok(m) => m,
             Err(ws::ProtocolError::Overflow) => {
+                crate::stats::frame_refused("too_large");
                 log::warn!("[WEBSOCKET] session={} frame too large", self.id);
                 self.close(ctx, close::TOO_LARGE, "frame too large");
                 return;
             }
             Err(e) => {
+                crate::stats::frame_refused("protocol");
                 log::warn!("[WEBSOCKET] session={} protocol error: {e}", self.id);
                 self.close(ctx, 1002, "protocol error");
                 return;
@@ -648,6 +660,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
         match msg {
             ws::Message::Text(text) => self.handle_text(&text, ctx),
             ws::Message::Binary(_) => {
+                crate::stats::frame_refused("bad_request");
                 let e = AppError::bad_request("binary frames are not supported: send JSON text");
                 self.send(ctx, &ServerMsg::error(None, &e));
             }
@@ -658,6 +671,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
                 ctx.stop();
             }
             ws::Message::Continuation(_) => {
+                crate::stats::frame_refused("bad_request");
                 let e = AppError::bad_request("fragmented frames are not supported");
                 self.send(ctx, &ServerMsg::error(None, &e));
             }

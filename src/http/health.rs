@@ -1,12 +1,13 @@
-//! Health: `GET /health` and `GET /api/health/socket`.
+//! Health: `GET /health`, `GET /api/health/socket` and `GET /metrics` (Prometheus text).
 
 use crate::actors::Hub;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use std::sync::atomic::Ordering;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
-        .route("/api/health/socket", web::get().to(socket));
+        .route("/api/health/socket", web::get().to(socket))
+        .route("/metrics", web::get().to(metrics));
 }
 
 /// `GET /health`: 200 when the database answers, 503 otherwise.
@@ -33,4 +34,17 @@ async fn socket(hub: web::Data<Hub>) -> HttpResponse {
         "connections": hub.connections.load(Ordering::Relaxed),
         "uptime": hub.started.elapsed().as_secs(),
     }))
+}
+
+/// `GET /metrics`: every metric in Prometheus text format (see `crate::stats`).
+async fn metrics(hub: web::Data<Hub>) -> HttpResponse {
+    match crate::stats::render(hub.connections.load(Ordering::Relaxed)) {
+        Some(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text),
+        None => crate::error::AppError::internal(
+            "metrics are unavailable: another metrics recorder was installed in this process",
+        )
+        .error_response(),
+    }
 }

@@ -45,12 +45,16 @@ async fn upgrade(
     hub: web::Data<Hub>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let token = bearer_token(&req).ok_or_else(|| {
+        crate::stats::connection_refused("unauthorized");
         AppError::Unauthorized("no token: pass ?token= or Authorization: Bearer".into())
     })?;
-    let claims = hub.keys.verify(&token)?;
+    let claims = hub.keys.verify(&token).inspect_err(|e| {
+        crate::stats::connection_refused(e.code().as_str());
+    })?;
     let max = hub.settings.limits.max_connections;
     if hub.connections.load(Ordering::Relaxed) >= max {
         log::warn!("[WEBSOCKET] refused sub={}: {max} connections", claims.sub);
+        crate::stats::connection_refused("max_connections");
         return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "error": {"code": "internal", "message": format!("this node holds its maximum of {max} connections; retry later or another node")}
         })));

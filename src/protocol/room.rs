@@ -30,6 +30,16 @@ impl Room {
         }
     }
 
+    /// The room's kind, `dispatch`, `fleet`, `driver` or `order` (a metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Room::Dispatch => "dispatch",
+            Room::Fleet(_) => "fleet",
+            Room::Driver(_) => "driver",
+            Room::Order(_) => "order",
+        }
+    }
+
     pub fn fleet(f: &str) -> Room {
         Room::Fleet(f.to_string())
     }

@@ -163,6 +163,34 @@ impl ServerMsg {
 }
 
 /// Serializes a room message once with its envelope: `room`, `seq` and `id` beside its fields.
+/// The `type` of a stored message's text (a metrics label; `unknown` if it has none we know).
+pub fn frame_type(text: &str) -> &'static str {
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    const KNOWN: [&str; 13] = [
+        "welcome",
+        "joined",
+        "ack",
+        "error",
+        "pong",
+        "resync",
+        "driver_status",
+        "presence",
+        "emergency_event",
+        "order_assigned",
+        "order_unassigned",
+        "order_updated",
+        "locations",
+    ];
+    serde_json::from_str::<Typed>(text)
+        .ok()
+        .and_then(|t| KNOWN.iter().find(|k| **k == t.kind).copied())
+        .unwrap_or("unknown")
+}
+
 pub fn envelope(msg: &ServerMsg, room: &str, seq: Option<i64>, id: &str) -> String {
     let mut value = match serde_json::to_value(msg) {
         Ok(serde_json::Value::Object(map)) => map,

@@ -302,6 +302,14 @@ impl WsClient {
             .expect("send a frame");
     }
 
+    /// Closes the socket from the client side (1000).
+    pub async fn close(&mut self) {
+        self.framed
+            .send(ws::Message::Close(Some(ws::CloseCode::Normal.into())))
+            .await
+            .expect("send a close");
+    }
+
     pub async fn send(&mut self, v: &Value) {
         self.send_text(&v.to_string()).await;
     }

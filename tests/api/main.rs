@@ -8,6 +8,7 @@ mod bad_input;
 mod emergency;
 mod health;
 mod lifecycle;
+mod metrics;
 mod restart;
 mod resume;
 mod risk_service;

@@ -1,0 +1,157 @@
+//! Metrics for `GET /metrics` (Prometheus text).
+//!
+//! Code records through the `metrics` facade with the helpers below, so every metric name and
+//! label lives in this one file. The recorder is process-wide: it is installed by the first
+//! engine that starts and shared by any later one (tests start many in one process).
+//! `docs/PROTOCOL.md` §13 lists every metric.
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Bucket bounds, in seconds, of the two latency histograms: 100 µs to 10 s.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// How often histogram samples are folded into buckets between scrapes, bounding their memory.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder once per process. Answers `None` when another recorder was installed
+/// first (an embedding application's own): then `/metrics` says so instead of rendering.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), &LATENCY_BUCKETS)
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    describe();
+                    let upkeep = handle.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || loop {
+                            std::thread::sleep(UPKEEP);
+                            upkeep.run_upkeep();
+                        });
+                    if let Err(e) = spawned {
+                        log::warn!("metrics upkeep thread not started: {e}");
+                    }
+                    Some(handle)
+                }
+                Err(e) => {
+                    log::warn!("metrics recorder not installed: {e}");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The Prometheus text of every metric, or `None` when the recorder could not be installed.
+pub fn render(connections: usize) -> Option<String> {
+    let handle = install()?;
+    gauge!("rallypoint_connections").set(connections as f64);
+    Some(handle.render())
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(
+        "rallypoint_connections",
+        "Open WebSocket connections on this node"
+    );
+    describe_gauge!("rallypoint_sessions", "Open WebSocket sessions, by role");
+    describe_counter!(
+        "rallypoint_connections_refused_total",
+        "WebSocket upgrades refused, by reason (unauthorized, token_expired, max_connections)"
+    );
+    describe_counter!(
+        "rallypoint_messages_in_total",
+        "Client messages received, by type (`invalid` when the frame did not decode)"
+    );
+    describe_counter!(
+        "rallypoint_messages_out_total",
+        "Messages written to sessions, by type (`replay` for resumed history)"
+    );
+    describe_counter!(
+        "rallypoint_frames_refused_total",
+        "Client frames answered with an error or a close, by reason (the error code, too_large, protocol)"
+    );
+    describe_counter!(
+        "rallypoint_sessions_closed_total",
+        "Sessions closed, by close code (`client` when the peer closed or vanished)"
+    );
+    describe_counter!(
+        "rallypoint_room_events_published_total",
+        "Durable room messages published, by room kind (dispatch, fleet, driver, order)"
+    );
+    describe_counter!(
+        "rallypoint_decisions_total",
+        "Emergency decisions, by action_taken"
+    );
+    describe_counter!(
+        "rallypoint_risk_calls_total",
+        "Calls to the external risk service, by outcome (ok, timeout, error)"
+    );
+    describe_histogram!(
+        "rallypoint_decision_seconds",
+        Unit::Seconds,
+        "From a report's arrival at the Dispatcher to its decision (risk scoring included)"
+    );
+    describe_histogram!(
+        "rallypoint_report_to_broadcast_seconds",
+        Unit::Seconds,
+        "From a report's arrival at the Dispatcher to its messages handed to every session"
+    );
+}
+
+pub fn session_opened(role: &'static str) {
+    gauge!("rallypoint_sessions", "role" => role).increment(1.0);
+}
+
+pub fn session_closed(role: &'static str, code: Option<u16>) {
+    gauge!("rallypoint_sessions", "role" => role).decrement(1.0);
+    let code = code.map_or_else(|| "client".to_string(), |c| c.to_string());
+    counter!("rallypoint_sessions_closed_total", "code" => code).increment(1);
+}
+
+pub fn connection_refused(reason: &'static str) {
+    counter!("rallypoint_connections_refused_total", "reason" => reason).increment(1);
+}
+
+pub fn message_in(kind: &'static str) {
+    counter!("rallypoint_messages_in_total", "type" => kind).increment(1);
+}
+
+pub fn messages_out(kind: &'static str, n: usize) {
+    if n > 0 {
+        counter!("rallypoint_messages_out_total", "type" => kind).increment(n as u64);
+    }
+}
+
+pub fn frame_refused(reason: &'static str) {
+    counter!("rallypoint_frames_refused_total", "reason" => reason).increment(1);
+}
+
+pub fn room_event_published(room_kind: &'static str) {
+    counter!("rallypoint_room_events_published_total", "room" => room_kind).increment(1);
+}
+
+pub fn decision(action: &'static str, elapsed: Duration) {
+    counter!("rallypoint_decisions_total", "action_taken" => action).increment(1);
+    histogram!("rallypoint_decision_seconds").record(elapsed.as_secs_f64());
+}
+
+pub fn risk_call(outcome: &'static str) {
+    counter!("rallypoint_risk_calls_total", "outcome" => outcome).increment(1);
+}
+
+pub fn report_broadcast(elapsed: Duration) {
+    histogram!("rallypoint_report_to_broadcast_seconds").record(elapsed.as_secs_f64());
+}
