@@ -146,6 +146,7 @@ impl Application {
                 )
                 .configure(http::configure)
         })
+        .on_connect(http::conn::on_connect)
         .shutdown_timeout(settings.server.shutdown_timeout_s)
         // Signals are ours: sessions are told to go (1012) before the server stops.
         .disable_signals();
@@ -213,6 +214,8 @@ async fn wait_for_signal() {
 /// resume), the sessions get up to `server.shutdown_timeout_s` to go, then the server stops,
 /// finishing the requests in flight. Everything acknowledged was committed before its ack.
 pub async fn shutdown(hub: &Hub, handle: &actix_web::dev::ServerHandle) {
+    // No new connections from here on; those open are told to go.
+    handle.pause().await;
     let told = hub.close_all_sessions(crate::protocol::close::SERVICE_RESTART, "server restart");
     log::info!("[WEBSOCKET] shutdown: closing {told} sessions with 1012");
     let deadline = std::time::Instant::now()
@@ -221,6 +224,11 @@ pub async fn shutdown(hub: &Hub, handle: &actix_web::dev::ServerHandle) {
         && std::time::Instant::now() < deadline
     {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Sessions whose peers do not read never get their close frame out: cut them off.
+    let stuck = hub.cut_off(&hub.open_sessions());
+    if stuck > 0 {
+        log::warn!("[WEBSOCKET] shutdown: {stuck} sessions did not close in time");
     }
     handle.stop(true).await;
 }

@@ -88,6 +88,14 @@ fn describe() {
         "Sessions closed, by close code (`client` when the peer closed or vanished)"
     );
     describe_counter!(
+        "rallypoint_slow_consumers_total",
+        "Sessions told to close with 4008 because their outbound queue was full"
+    );
+    describe_counter!(
+        "rallypoint_connections_cut_off_total",
+        "Connections shut down because their session did not close in time (a peer not reading)"
+    );
+    describe_counter!(
         "rallypoint_room_events_published_total",
         "Durable room messages published, by room kind (dispatch, fleet, driver, order)"
     );
@@ -119,6 +127,14 @@ pub fn session_closed(role: &'static str, code: Option<u16>) {
     gauge!("rallypoint_sessions", "role" => role).decrement(1.0);
     let code = code.map_or_else(|| "client".to_string(), |c| c.to_string());
     counter!("rallypoint_sessions_closed_total", "code" => code).increment(1);
+}
+
+pub fn slow_consumer() {
+    counter!("rallypoint_slow_consumers_total").increment(1);
+}
+
+pub fn connection_cut_off() {
+    counter!("rallypoint_connections_cut_off_total").increment(1);
 }
 
 pub fn connection_refused(reason: &'static str) {

@@ -15,6 +15,7 @@ pub mod session;
 use crate::auth::TokenKeys;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
+use crate::http::conn::ConnSocket;
 use crate::protocol::{DriverId, OrderId};
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -48,9 +49,20 @@ pub struct Hub {
     pub started: std::time::Instant,
     /// Idempotency keys being worked on in this node.
     pub inflight: crate::idempotency::InFlight,
-    /// Every open session, so a shutdown can close them all with 1012.
-    sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, Recipient<Deliver>>>,
+    /// Every open session, so a shutdown can close them all with 1012 and a slow consumer can
+    /// be cut off.
+    sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, OpenSession>>,
 }
+
+/// An open session: its mailbox, and the socket under it when it came over TCP.
+struct OpenSession {
+    recipient: Recipient<Deliver>,
+    socket: Option<ConnSocket>,
+}
+
+/// How long a session told to close (4008, 1012) has to do so before its socket is shut down
+/// under it: a peer that does not read never lets the close frame out.
+pub const CUT_OFF_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Hub {
     pub(crate) fn new(
@@ -83,8 +95,62 @@ impl Hub {
     }
 
     /// Records an open session.
-    pub fn session_opened(&self, id: crate::protocol::SessionId, recipient: Recipient<Deliver>) {
-        lock(&self.sessions).insert(id, recipient);
+    pub fn session_opened(
+        &self,
+        id: crate::protocol::SessionId,
+        recipient: Recipient<Deliver>,
+        socket: Option<ConnSocket>,
+    ) {
+        lock(&self.sessions).insert(id, OpenSession { recipient, socket });
+    }
+
+    /// Tells a session that cannot keep up to close with 4008, and shuts its socket down if it
+    /// has not closed after `CUT_OFF_AFTER` (a peer that stopped reading stalls the session).
+    pub fn evict_slow_consumer(self: &Arc<Self>, id: crate::protocol::SessionId) {
+        let Some(recipient) = lock(&self.sessions).get(&id).map(|s| s.recipient.clone()) else {
+            return;
+        };
+        crate::stats::slow_consumer();
+        recipient.do_send(Deliver::Close {
+            code: crate::protocol::close::SLOW_CONSUMER,
+            reason: "outbound queue full: resume from your last seq".into(),
+        });
+        let hub = Arc::downgrade(self);
+        actix_rt::spawn(async move {
+            actix_rt::time::sleep(CUT_OFF_AFTER).await;
+            if let Some(hub) = hub.upgrade() {
+                hub.cut_off(&[id]);
+            }
+        });
+    }
+
+    /// Shuts down the sockets of those of `ids` still open; answers how many were.
+    pub fn cut_off(&self, ids: &[crate::protocol::SessionId]) -> usize {
+        // The lock is held while shutting down: a session is only removed once its actor
+        // stopped, which happens before its connection closes the socket (see ConnSocket).
+        let sessions = lock(&self.sessions);
+        let mut cut = 0;
+        for id in ids {
+            let Some(socket) = sessions.get(id).and_then(|s| s.socket) else {
+                continue;
+            };
+            match socket.shut_down() {
+                Ok(()) => {
+                    cut += 1;
+                    crate::stats::connection_cut_off();
+                    log::warn!(
+                        "[WEBSOCKET] session={id} did not close within {CUT_OFF_AFTER:?}: connection shut down"
+                    );
+                }
+                Err(e) => log::warn!("[WEBSOCKET] session={id} could not be shut down: {e}"),
+            }
+        }
+        cut
+    }
+
+    /// The ids of the open sessions.
+    pub fn open_sessions(&self) -> Vec<crate::protocol::SessionId> {
+        lock(&self.sessions).keys().copied().collect()
     }
 
     /// Forgets a closed session.
@@ -94,7 +160,10 @@ impl Hub {
 
     /// Tells every open session to close with `code`; answers how many were told.
     pub fn close_all_sessions(&self, code: u16, reason: &str) -> usize {
-        let sessions: Vec<_> = lock(&self.sessions).values().cloned().collect();
+        let sessions: Vec<_> = lock(&self.sessions)
+            .values()
+            .map(|s| s.recipient.clone())
+            .collect();
         for s in &sessions {
             s.do_send(Deliver::Close {
                 code,

@@ -9,7 +9,7 @@
 
 use super::{Deliver, Hub};
 use crate::db::{self, queries};
-use crate::protocol::{close, server, Room, SessionId};
+use crate::protocol::{server, Room, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::{BTreeMap, HashMap};
@@ -104,10 +104,7 @@ impl RoomActor {
                         "[WEBSOCKET] session={id} room={} slow consumer: queue full, closing 4008",
                         self.name
                     );
-                    member.recipient.do_send(Deliver::Close {
-                        code: close::SLOW_CONSUMER,
-                        reason: "outbound queue full: resume from your last seq".into(),
-                    });
+                    self.hub.evict_slow_consumer(*id);
                     dropped.push(*id);
                 }
                 Err(SendError::Closed(_)) => dropped.push(*id),

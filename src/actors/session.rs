@@ -14,6 +14,7 @@ use super::registry::{Join, Leave};
 use super::{ensure_driver, Deliver, Hub};
 use crate::auth::{self, Claims};
 use crate::error::AppError;
+use crate::http::conn::ConnSocket;
 use crate::idempotency::{self, Outcome};
 use crate::protocol::client::ClientFrame;
 use crate::protocol::*;
@@ -42,10 +43,17 @@ pub struct WsSession {
     expiry: Option<SpawnHandle>,
     /// The close code once the server decided to close.
     close_code: Option<u16>,
+    /// The TCP socket under the session, to cut off a peer that stops reading.
+    socket: Option<ConnSocket>,
 }
 
 impl WsSession {
-    pub fn new(hub: Arc<Hub>, claims: Claims, since: HashMap<String, i64>) -> WsSession {
+    pub fn new(
+        hub: Arc<Hub>,
+        claims: Claims,
+        since: HashMap<String, i64>,
+        socket: Option<ConnSocket>,
+    ) -> WsSession {
         WsSession {
             id: hub.next_session_id(),
             hub,
@@ -58,6 +66,7 @@ impl WsSession {
             strikes: 0,
             expiry: None,
             close_code: None,
+            socket,
         }
     }
 
@@ -591,7 +600,8 @@ impl Actor for WsSession {
         self.hub
             .connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.hub.session_opened(self.id, ctx.address().recipient());
+        self.hub
+            .session_opened(self.id, ctx.address().recipient(), self.socket);
         log::info!(
             "[WEBSOCKET] session={} connected sub={} role={} driver={}",
             self.id,

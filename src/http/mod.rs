@@ -2,6 +2,7 @@
 //! Extractor failures (bad JSON, bad query, bad path) become the contract's error body here.
 
 pub mod audit;
+pub mod conn;
 pub mod dev;
 pub mod drivers;
 pub mod events;

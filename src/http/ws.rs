@@ -61,7 +61,8 @@ async fn upgrade(
     }
     let since = parse_since(req.query_string())?;
     let frame_size = hub.settings.limits.max_frame_bytes;
-    let session = WsSession::new(hub.into_inner(), claims, since);
+    let socket = req.conn_data::<crate::http::conn::ConnSocket>().copied();
+    let session = WsSession::new(hub.into_inner(), claims, since, socket);
     ws::WsResponseBuilder::new(session, &req, stream)
         .frame_size(frame_size)
         .start()

@@ -13,3 +13,4 @@ mod restart;
 mod resume;
 mod risk_service;
 mod session;
+mod slow_consumer;
