@@ -73,6 +73,7 @@ pub struct RealtimeSettings {
     pub offline_grace_ms: u64,
     pub history_per_room: i64,
     pub history_ttl_s: i64,
+    pub trim_interval_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +160,15 @@ impl Settings {
         if self.realtime.heartbeat_ms < 100 {
             return invalid("realtime.heartbeat_ms", "must be at least 100");
         }
+        if self.realtime.history_per_room < 1 {
+            return invalid("realtime.history_per_room", "must be at least 1");
+        }
+        if self.realtime.history_ttl_s < 1 {
+            return invalid("realtime.history_ttl_s", "must be at least 1");
+        }
+        if self.realtime.trim_interval_s < 1 {
+            return invalid("realtime.trim_interval_s", "must be at least 1");
+        }
         if self.auth.secret.len() < 16 && self.auth.public_key_pem.is_empty() {
             return invalid("auth.secret", "must be at least 16 characters");
         }
@@ -185,6 +195,9 @@ impl RealtimeSettings {
     }
     pub fn location_flush(&self) -> Duration {
         Duration::from_millis(self.location_flush_ms)
+    }
+    pub fn trim_interval(&self) -> Duration {
+        Duration::from_secs(self.trim_interval_s)
     }
     pub fn offline_grace(&self) -> Duration {
         Duration::from_millis(self.offline_grace_ms)

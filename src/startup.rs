@@ -36,6 +36,7 @@ pub async fn start_engine(settings: Settings, pool: DbPool) -> Result<Arc<Hub>, 
         .await
         .map_err(AppError::from)?;
     rebuild(&hub).await?;
+    crate::actors::janitor::Janitor::new(hub.clone()).start();
     Ok(hub)
 }
 

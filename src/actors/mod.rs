@@ -7,6 +7,7 @@
 
 pub mod dispatcher;
 pub mod driver;
+pub mod janitor;
 pub mod order;
 pub mod registry;
 pub mod room;

@@ -399,6 +399,31 @@ impl WsClient {
         }
     }
 
+    /// Every message kept and every message that arrives within `d`, in order (answering
+    /// pings); stops early if the socket closes.
+    pub async fn drain_for(&mut self, d: std::time::Duration) -> Vec<Value> {
+        let mut out: Vec<Value> = self.backlog.drain(..).collect();
+        let deadline = tokio::time::Instant::now() + d;
+        while self.closed.is_none() {
+            let Ok(frame) = tokio::time::timeout_at(deadline, self.framed.next()).await else {
+                break;
+            };
+            match frame {
+                Some(Ok(ws::Frame::Text(t))) => {
+                    out.push(serde_json::from_slice(&t).expect("the server sends JSON"))
+                }
+                Some(Ok(ws::Frame::Ping(p))) => {
+                    let _ = self.framed.send(ws::Message::Pong(p)).await;
+                }
+                Some(Ok(ws::Frame::Close(reason))) => self.closed = Some(reason),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("WebSocket protocol error: {e}"),
+                None => self.closed = Some(None),
+            }
+        }
+        out
+    }
+
     /// Messages of type `t` read so far and not yet taken.
     pub fn kept(&self, t: &str) -> Vec<Value> {
         self.backlog

@@ -7,6 +7,7 @@ mod actors;
 mod bad_input;
 mod emergency;
 mod health;
+mod history;
 mod lifecycle;
 mod metrics;
 mod restart;

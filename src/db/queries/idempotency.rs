@@ -46,3 +46,8 @@ pub fn store(
         .execute(conn)?;
     Ok(())
 }
+
+/// Forgets the answers given before `before`; answers how many were removed.
+pub fn purge(conn: &mut DbConnection, before: chrono::DateTime<chrono::Utc>) -> QueryResult<usize> {
+    diesel::delete(dsl::idempotency_keys.filter(dsl::created_at.lt(to_db(before)))).execute(conn)
+}

@@ -79,3 +79,23 @@ pub fn oldest_seq(conn: &mut DbConnection, room: &str) -> QueryResult<Option<i64
         .select(diesel::dsl::min(room_events::seq))
         .first(conn)
 }
+
+/// Trims room history: drops messages older than `before`, and in every room all but the last
+/// `keep` seqs. The rooms' seq counters are untouched, so seqs keep growing. Answers how many
+/// messages were removed.
+pub fn trim(
+    conn: &mut DbConnection,
+    before: chrono::DateTime<chrono::Utc>,
+    keep: i64,
+) -> QueryResult<usize> {
+    let old = diesel::delete(room_events::table.filter(room_events::created_at.lt(to_db(before))))
+        .execute(conn)?;
+    // `keep` is an integer from the configuration, so it is safe to write into the statement;
+    // the same SQL runs on SQLite and PostgreSQL.
+    let beyond = diesel::sql_query(format!(
+        "DELETE FROM room_events WHERE seq <= \
+         (SELECT s.seq FROM room_seqs s WHERE s.room = room_events.room) - {keep}"
+    ))
+    .execute(conn)?;
+    Ok(old + beyond)
+}
