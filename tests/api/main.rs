@@ -10,6 +10,7 @@ mod health;
 mod history;
 mod lifecycle;
 mod metrics;
+mod presence;
 mod restart;
 mod resume;
 mod risk_service;
