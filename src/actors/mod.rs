@@ -55,6 +55,15 @@ pub struct Hub {
     sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, OpenSession>>,
 }
 
+/// One of `limits.max_connections`, held by a session for its lifetime.
+pub struct ConnectionSlot(Arc<Hub>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// An open session: its mailbox, and the socket under it when it came over TCP.
 struct OpenSession {
     recipient: Recipient<Deliver>,
@@ -88,6 +97,18 @@ impl Hub {
             inflight: Default::default(),
             sessions: Default::default(),
         }
+    }
+
+    /// Takes one of `limits.max_connections` slots, or `None` when all are taken. The slot is
+    /// given back when it is dropped (with the session that holds it).
+    pub fn reserve_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let max = self.settings.limits.max_connections;
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot(self.clone()))
     }
 
     /// A new session id, unique within this node's lifetime.

@@ -11,7 +11,7 @@ use super::dispatcher::{DeclineOrder, ReportIncident};
 use super::driver::{AttachSession, DetachSession, SetAvailability, UpdateLocation};
 use super::order::{Accept, GetOrder, SetDeliveryStatus};
 use super::registry::{Join, Leave};
-use super::{ensure_driver, Deliver, Hub};
+use super::{ensure_driver, ConnectionSlot, Deliver, Hub};
 use crate::auth::{self, Claims};
 use crate::error::AppError;
 use crate::http::conn::ConnSocket;
@@ -45,6 +45,8 @@ pub struct WsSession {
     close_code: Option<u16>,
     /// The TCP socket under the session, to cut off a peer that stops reading.
     socket: Option<ConnSocket>,
+    /// This session's place under `limits.max_connections`, given back when it is dropped.
+    _slot: ConnectionSlot,
 }
 
 impl WsSession {
@@ -53,6 +55,7 @@ impl WsSession {
         claims: Claims,
         since: HashMap<String, i64>,
         socket: Option<ConnSocket>,
+        slot: ConnectionSlot,
     ) -> WsSession {
         WsSession {
             id: hub.next_session_id(),
@@ -67,6 +70,7 @@ impl WsSession {
             expiry: None,
             close_code: None,
             socket,
+            _slot: slot,
         }
     }
 
@@ -598,9 +602,6 @@ impl Actor for WsSession {
         ctx.set_mailbox_capacity(self.hub.settings.limits.outbound_queue);
         crate::stats::session_opened(self.claims.role.as_str());
         self.hub
-            .connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.hub
             .session_opened(self.id, ctx.address().recipient(), self.socket);
         log::info!(
             "[WEBSOCKET] session={} connected sub={} role={} driver={}",
@@ -625,9 +626,6 @@ impl Actor for WsSession {
                 session_id: self.id,
             });
         }
-        self.hub
-            .connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         crate::stats::session_closed(self.claims.role.as_str(), self.close_code);
         log::info!(
             "[WEBSOCKET] session={} disconnected sub={}",

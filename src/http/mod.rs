@@ -34,7 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(64 * 1024)
-        .error_handler(|e, _| AppError::bad_request(format!("invalid JSON body: {e}")).into())
+        .error_handler(|e, _| match e {
+            actix_web::error::JsonPayloadError::Overflow { .. }
+            | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                AppError::TooLarge(format!("the JSON body is too large: {e}")).into()
+            }
+            e => AppError::bad_request(format!("invalid JSON body: {e}")).into(),
+        })
 }
 
 /// Query strings: a bad one is `bad_request`.

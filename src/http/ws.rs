@@ -7,7 +7,6 @@ use crate::error::AppError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(upgrade));
@@ -51,18 +50,20 @@ async fn upgrade(
     let claims = hub.keys.verify(&token).inspect_err(|e| {
         crate::stats::connection_refused(e.code().as_str());
     })?;
-    let max = hub.settings.limits.max_connections;
-    if hub.connections.load(Ordering::Relaxed) >= max {
+    let since = parse_since(req.query_string())?;
+    let hub = hub.into_inner();
+    // Taken atomically, so many clients connecting at once cannot overshoot the limit.
+    let Some(slot) = hub.reserve_connection() else {
+        let max = hub.settings.limits.max_connections;
         log::warn!("[WEBSOCKET] refused sub={}: {max} connections", claims.sub);
         crate::stats::connection_refused("max_connections");
         return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "error": {"code": "internal", "message": format!("this node holds its maximum of {max} connections; retry later or another node")}
         })));
-    }
-    let since = parse_since(req.query_string())?;
+    };
     let frame_size = hub.settings.limits.max_frame_bytes;
     let socket = req.conn_data::<crate::http::conn::ConnSocket>().copied();
-    let session = WsSession::new(hub.into_inner(), claims, since, socket);
+    let session = WsSession::new(hub, claims, since, socket, slot);
     ws::WsResponseBuilder::new(session, &req, stream)
         .frame_size(frame_size)
         .start()

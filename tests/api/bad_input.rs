@@ -165,3 +165,22 @@ async fn a_token_expiring_mid_session_closes_with_4001(db: TestDb) {
     assert_eq!(c.expect_close().await, Some(4001));
 }
 on_both_backends!(a_token_expiring_mid_session_closes_with_4001);
+
+async fn an_oversized_rest_body_is_413_too_large(db: TestDb) {
+    let app = spawn_app(db).await;
+    let body = json!({"name": "x".repeat(70 * 1024)});
+    let (status, answer) = app
+        .post_json("/api/v1/drivers", &body, &app.admin_token())
+        .await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"]["code"], "too_large", "{answer}");
+    let (status, _) = app
+        .post_json(
+            "/api/v1/drivers",
+            &json!({"id":"DRV-OK","name":"Fine"}),
+            &app.admin_token(),
+        )
+        .await;
+    assert_eq!(status, 201, "the server goes on");
+}
+on_both_backends!(an_oversized_rest_body_is_413_too_large);
