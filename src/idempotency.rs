@@ -36,18 +36,77 @@ impl Outcome {
 pub struct InFlight(Mutex<HashSet<(String, String)>>);
 
 impl InFlight {
-    fn claim(&self, sub: &str, key: &str) -> bool {
-        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        set.insert((sub.to_string(), key.to_string()))
+    /// Claims (`sub`, `key`); the claim is released when the returned guard is dropped.
+    fn claim(hub: &Arc<Hub>, sub: &str, key: &str) -> Option<Claimed> {
+        let entry = (sub.to_string(), key.to_string());
+        let mut set = hub.inflight.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(entry.clone()).then(|| Claimed {
+            hub: hub.clone(),
+            entry,
+        })
     }
-    fn release(&self, sub: &str, key: &str) {
-        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        set.remove(&(sub.to_string(), key.to_string()));
+}
+
+/// A claimed key, released on drop whatever happens to the work.
+struct Claimed {
+    hub: Arc<Hub>,
+    entry: (String, String),
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        let mut set = self
+            .hub
+            .inflight
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        set.remove(&self.entry);
+    }
+}
+
+/// Counts a request's work among those running, for a graceful shutdown to wait for.
+struct Running(Arc<Hub>);
+
+impl Running {
+    fn new(hub: &Arc<Hub>) -> Running {
+        hub.actions_running
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Running(hub.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0
+            .actions_running
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
 /// Runs `work` once per (`sub`, `key`); without a key, simply runs it.
+///
+/// The work runs as its own task: a client that disconnects, or a session that stops, while it
+/// runs does not cancel it halfway, so what it commits is also recorded under its key, and a
+/// resend after the reconnect gets the first answer.
 pub async fn once<F>(hub: Arc<Hub>, sub: String, key: Option<String>, work: F) -> Outcome
+where
+    F: Future<Output = Result<serde_json::Value, AppError>> + 'static,
+{
+    let running = Running::new(&hub);
+    let task = actix_rt::spawn(async move {
+        let outcome = run_once(hub, sub, key, work).await;
+        drop(running);
+        outcome
+    });
+    task.await.unwrap_or_else(|e| {
+        Outcome::from_result(&Err(AppError::internal(format!(
+            "the request's task failed: {e}"
+        ))))
+    })
+}
+
+async fn run_once<F>(hub: Arc<Hub>, sub: String, key: Option<String>, work: F) -> Outcome
 where
     F: Future<Output = Result<serde_json::Value, AppError>>,
 {
@@ -75,11 +134,11 @@ where
         Ok(None) => {}
         Err(e) => return Outcome::from_result(&Err(e)),
     }
-    if !hub.inflight.claim(&sub, &key) {
+    let Some(claimed) = InFlight::claim(&hub, &sub, &key) else {
         return Outcome::from_result(&Err(AppError::conflict(
             "a request with this idempotency_key is still running; retry shortly",
         )));
-    }
+    };
     let result = work.await;
     let outcome = Outcome::from_result(&result);
     // Only definite answers are kept: an internal failure may be retried.
@@ -108,6 +167,6 @@ where
             }
         }
     }
-    hub.inflight.release(&sub, &key);
+    drop(claimed);
     outcome
 }

@@ -221,7 +221,13 @@ pub async fn shutdown(hub: &Hub, handle: &actix_web::dev::ServerHandle) {
     log::info!("[WEBSOCKET] shutdown: closing {told} sessions with 1012");
     let deadline = std::time::Instant::now()
         + std::time::Duration::from_secs(hub.settings.server.shutdown_timeout_s);
-    while hub.connections.load(std::sync::atomic::Ordering::Relaxed) > 0
+    // Sessions close once the work they started has answered; work whose client is gone
+    // still finishes, and is recorded under its idempotency key.
+    while (hub.connections.load(std::sync::atomic::Ordering::Acquire) > 0
+        || hub
+            .actions_running
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0)
         && std::time::Instant::now() < deadline
     {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -50,6 +50,8 @@ pub struct Hub {
     pub started: std::time::Instant,
     /// Idempotency keys being worked on in this node.
     pub inflight: crate::idempotency::InFlight,
+    /// State-changing requests (WebSocket or REST) whose work is running.
+    pub actions_running: AtomicUsize,
     /// Every open session, so a shutdown can close them all with 1012 and a slow consumer can
     /// be cut off.
     sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, OpenSession>>,
@@ -95,6 +97,7 @@ impl Hub {
             next_session: AtomicU64::new(1),
             started: std::time::Instant::now(),
             inflight: Default::default(),
+            actions_running: AtomicUsize::new(0),
             sessions: Default::default(),
         }
     }

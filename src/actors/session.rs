@@ -43,6 +43,10 @@ pub struct WsSession {
     expiry: Option<SpawnHandle>,
     /// The close code once the server decided to close.
     close_code: Option<u16>,
+    /// State-changing messages whose work has not answered yet.
+    pending: usize,
+    /// A close asked for while work was pending: done once the last answer is written.
+    close_when_answered: Option<(u16, String)>,
     /// The TCP socket under the session, to cut off a peer that stops reading.
     socket: Option<ConnSocket>,
     /// This session's place under `limits.max_connections`, given back when it is dropped.
@@ -69,6 +73,8 @@ impl WsSession {
             strikes: 0,
             expiry: None,
             close_code: None,
+            pending: 0,
+            close_when_answered: None,
             socket,
             _slot: slot,
         }
@@ -285,6 +291,19 @@ impl WsSession {
     }
 
     fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.close_when_answered.is_some() {
+            let reference = ClientFrame::decode(text).map_or_else(|e| e.reference, |f| f.reference);
+            crate::stats::frame_refused("restarting");
+            self.send(
+                ctx,
+                &ServerMsg::Error {
+                    reference,
+                    code: crate::error::ErrorCode::Internal,
+                    message: "the server is restarting: send this again after reconnecting".into(),
+                },
+            );
+            return;
+        }
         let (within, close_now) = self.within_rate();
         if !within {
             crate::stats::frame_refused("rate_limited");
@@ -370,6 +389,7 @@ impl WsSession {
                     idempotency_key,
                     work,
                 );
+                self.pending += 1;
                 ctx.spawn(once.into_actor(self).map(move |outcome, act, ctx| {
                     let outcome = match outcome {
                         Outcome::Ok(event) if is_report => {
@@ -378,6 +398,12 @@ impl WsSession {
                         other => other,
                     };
                     act.answer(ctx, reference, outcome);
+                    act.pending -= 1;
+                    if act.pending == 0 {
+                        if let Some((code, reason)) = act.close_when_answered.take() {
+                            act.close(ctx, code, &reason);
+                        }
+                    }
                 }));
             }
         }
@@ -642,6 +668,12 @@ impl Handler<Deliver> for WsSession {
     fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
         match msg {
             Deliver::Frame(text) => ctx.text(text),
+            // A restart lets the work this session started answer first (its acks go out).
+            Deliver::Close { code, reason }
+                if code == close::SERVICE_RESTART && self.pending > 0 =>
+            {
+                self.close_when_answered = Some((code, reason));
+            }
             Deliver::Close { code, reason } => self.close(ctx, code, &reason),
         }
     }

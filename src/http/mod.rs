@@ -79,7 +79,7 @@ pub async fn once<F>(
     work: F,
 ) -> Result<HttpResponse, AppError>
 where
-    F: Future<Output = Result<serde_json::Value, AppError>>,
+    F: Future<Output = Result<serde_json::Value, AppError>> + 'static,
 {
     let key = idempotency_key(req)?;
     let outcome = idempotency::once(hub.clone().into_inner(), user.0.sub.clone(), key, work).await;

@@ -6,6 +6,7 @@ mod helpers;
 mod actors;
 mod bad_input;
 mod emergency;
+mod exactly_once;
 mod health;
 mod history;
 mod lifecycle;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A real HTTP risk service on a random port: answers `score` after `delay`, records requests.
-fn risk_service(score: f64, delay: Duration) -> (String, Arc<Mutex<Vec<Value>>>) {
+pub fn risk_service(score: f64, delay: Duration) -> (String, Arc<Mutex<Vec<Value>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorded = seen.clone();
     let server = HttpServer::new(move || {
