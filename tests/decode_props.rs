@@ -54,8 +54,8 @@ const TYPES: [&str; 10] = [
 const STATE_CHANGING: [&str; 5] = ["status", "accept", "decline", "order_status", "report"];
 
 /// Decodes `text` and checks what holds for every input: a success comes only from a JSON object
-/// with a known `type`; a failure is `bad_request` with a message, any `ref` it keeps is a valid
-/// one, and its `error` frame is `{"type":"error","code":<SPEC code>,"message",...}` with that `ref`.
+/// with a known `type`; a failure is `bad_request` with a message (which does not call a known
+/// `type` unknown), any `ref` it keeps is a valid one, and its `error` frame is `{"type":"error","code":<SPEC code>,"message",...}` with that `ref`.
 fn decode_checked(text: &str) -> Result<Result<ClientFrame, DecodeError>, TestCaseError> {
     match ClientFrame::decode(text) {
         Ok(frame) => {
@@ -75,6 +75,20 @@ fn decode_checked(text: &str) -> Result<Result<ClientFrame, DecodeError>, TestCa
             prop_assert_eq!(e.error.code(), ErrorCode::BadRequest, "{}", e.error);
             let message = e.error.client_message();
             prop_assert!(!message.trim().is_empty(), "empty message for {:?}", text);
+            // The message says what was wrong: a known `type` is not called unknown.
+            if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) {
+                if m.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| TYPES.contains(&t))
+                {
+                    prop_assert!(
+                        !message.contains("unknown message type"),
+                        "{:?}: {}",
+                        text,
+                        message
+                    );
+                }
+            }
             if let Some(r) = &e.reference {
                 prop_assert!(r.len() <= MAX_REF_LEN);
             }
