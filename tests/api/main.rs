@@ -6,6 +6,7 @@ mod helpers;
 mod actors;
 mod bad_input;
 mod emergency;
+mod fuzz_ws;
 mod health;
 mod lifecycle;
 mod restart;
