@@ -7,6 +7,7 @@ mod actors;
 mod bad_input;
 mod emergency;
 mod exactly_once;
+mod fuzz_ws;
 mod health;
 mod history;
 mod lifecycle;
