@@ -241,3 +241,72 @@ async fn a_stalled_backlog_does_not_grow_memory(db: TestDb) {
     );
 }
 on_both_backends!(a_stalled_backlog_does_not_grow_memory);
+
+/// Commits `n` `driver_status` messages to `dispatch` in one transaction and publishes them at
+/// once: a burst no session can drain as fast as the room hands it out.
+async fn burst(app: &TestApp, n: usize) {
+    use rallypoint::db::queries::commit::{self, Change};
+    use rallypoint::protocol::{DriverId, DriverStatus, ServerMsg};
+    let messages = (0..n)
+        .map(|i| {
+            (
+                Room::Dispatch,
+                ServerMsg::DriverStatus {
+                    driver_id: DriverId::from(format!("DRV-B{i:03}").as_str()),
+                    name: format!("Burst {i}"),
+                    status: DriverStatus::Online,
+                    timestamp: chrono::Utc::now(),
+                },
+            )
+        })
+        .collect();
+    let change = Change {
+        messages,
+        ..Default::default()
+    };
+    let published = rallypoint::db::run(&app.hub.pool, move |c| {
+        commit::apply(c, change, chrono::Utc::now())
+    })
+    .await
+    .unwrap();
+    rallypoint::actors::publish(&app.hub, "burst", published).await;
+}
+
+async fn a_session_closed_4008_resumes_from_its_last_seq_with_nothing_lost(db: TestDb) {
+    let app = spawn_app_with(db, |s| {
+        s.limits.outbound_queue = 8;
+    })
+    .await;
+    let token = app.dispatcher_token();
+    let mut client = app.ws(&token).await;
+    let start = client.welcome["rooms"]["dispatch"].as_i64().unwrap();
+    burst(&app, 300).await;
+    // It reads what it was sent, then the 4008 close.
+    let mut last = start;
+    while let Some(m) = client.read().await {
+        if m["room"] == "dispatch" && m["type"] == "driver_status" {
+            let seq = m["seq"].as_i64().unwrap();
+            assert_eq!(seq, last + 1, "in order, none missing");
+            last = seq;
+        }
+    }
+    let code = client.closed.clone().flatten().map(|r| u16::from(r.code));
+    assert_eq!(code, Some(4008), "closed as a slow consumer");
+    assert!(last < start + 300, "the burst did not all fit in the queue");
+    // It resumes from the last seq it saw and gets exactly the rest.
+    let mut client = app
+        .ws_query(&format!("token={token}&since=dispatch%3A{last}"))
+        .await;
+    let joined = client
+        .find(|m| m["type"] == "joined" && m["room"] == "dispatch")
+        .await;
+    assert_eq!(joined["recovered"], true, "{joined}");
+    while last < start + 300 {
+        let m = client
+            .find(|m| m["room"] == "dispatch" && m["type"] == "driver_status")
+            .await;
+        assert_eq!(m["seq"].as_i64().unwrap(), last + 1, "in order, none twice");
+        last += 1;
+    }
+}
+on_both_backends!(a_session_closed_4008_resumes_from_its_last_seq_with_nothing_lost);
