@@ -4,6 +4,7 @@
 mod helpers;
 
 mod actors;
+mod authz;
 mod bad_input;
 mod emergency;
 mod health;
