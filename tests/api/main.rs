@@ -9,6 +9,7 @@ mod bad_input;
 mod emergency;
 mod health;
 mod lifecycle;
+mod limits;
 mod restart;
 mod resume;
 mod risk_service;
