@@ -19,17 +19,20 @@ use std::time::Duration;
 /// How long a test waits for one expected message.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Runs a scenario on SQLite and, when configured, on PostgreSQL.
+/// Runs a scenario on SQLite and, when configured, on PostgreSQL. Attributes written before the
+/// name (`on_both_backends!(#[ignore = "bug: ..."] name);`) go on both tests.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($scenario:ident) => {
+    ($(#[$attr:meta])* $scenario:ident) => {
         mod $scenario {
             #[actix_web::test]
+            $(#[$attr])*
             async fn sqlite() {
                 super::$scenario($crate::helpers::TestDb::sqlite()).await;
             }
 
             #[actix_web::test]
+            $(#[$attr])*
             async fn postgres() {
                 match $crate::helpers::TestDb::postgres() {
                     Some(db) => super::$scenario(db).await,
@@ -209,6 +212,93 @@ impl TestApp {
         status_and_json(&mut resp).await
     }
 
+    /// Like `post_json`; `None` when the server does not answer (it stopped).
+    pub async fn try_post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: &str,
+    ) -> Option<(u16, Value)> {
+        let client = awc::Client::default();
+        let mut resp = client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send_json(body)
+            .await
+            .ok()?;
+        Some(status_and_json(&mut resp).await)
+    }
+
+    /// `POST path` with a JSON body and an `Idempotency-Key` header.
+    pub async fn post_json_with_key(
+        &self,
+        path: &str,
+        body: &Value,
+        token: &str,
+        key: &str,
+    ) -> (u16, Value) {
+        let client = awc::Client::default();
+        let mut resp = client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .insert_header(("Idempotency-Key", key))
+            .send_json(body)
+            .await
+            .expect("the request is answered");
+        status_and_json(&mut resp).await
+    }
+
+    /// A WebSocket upgrade the server is expected to refuse, sent by hand so the refusal's body
+    /// can be read: answers the HTTP status and the JSON body (`null` when not JSON).
+    pub async fn ws_refusal(&self, query: &str) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let request = format!(
+            "GET /ws?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            port = self.port
+        );
+        let port = self.port;
+        let raw = actix_web::rt::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.set_read_timeout(Some(WAIT)).expect("a read timeout");
+            s.write_all(request.as_bytes()).expect("send the upgrade");
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok());
+                    if let Some(len) = len {
+                        if buf.len() >= end + 4 + len {
+                            buf.truncate(end + 4 + len);
+                            break;
+                        }
+                    }
+                }
+                match s.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    Err(e) => panic!("reading the refusal: {e}"),
+                }
+            }
+            buf
+        })
+        .await
+        .expect("the blocking read");
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
     /// Opens a WebSocket with `token` and reads its `welcome`.
     pub async fn ws(&self, token: &str) -> WsClient {
         self.ws_query(&format!("token={token}")).await
@@ -241,6 +331,26 @@ impl TestApp {
             }),
             Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Err(s.as_u16()),
             Err(e) => panic!("WebSocket connect failed: {e}"),
+        }
+    }
+
+    /// Like `try_ws`; `None` when no connection could be made at all (nothing listens).
+    pub async fn try_ws_or_gone(&self, query: &str) -> Option<Result<WsClient, u16>> {
+        let url = format!("{}?{query}", self.ws_base);
+        match awc::Client::default()
+            .ws(url)
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+        {
+            Ok((_, framed)) => Some(Ok(WsClient {
+                framed,
+                backlog: VecDeque::new(),
+                welcome: Value::Null,
+                closed: None,
+            })),
+            Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Some(Err(s.as_u16())),
+            Err(_) => None,
         }
     }
 
@@ -326,12 +436,62 @@ impl WsClient {
             .await
     }
 
+    /// Sends `v` as it is; `false` when the socket is closed or cannot be written.
+    pub async fn try_send(&mut self, v: &Value) -> bool {
+        self.closed.is_none()
+            && self
+                .framed
+                .send(ws::Message::Text(v.to_string().into()))
+                .await
+                .is_ok()
+    }
+
+    /// Sends `v` with a fresh `ref` and waits for its `ack` or `error`; `None` when the socket
+    /// closes (or cannot be written) first.
+    pub async fn try_request(&mut self, mut v: Value) -> Option<Value> {
+        let r = format!(
+            "r{}",
+            NEXT_REF.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        v["ref"] = Value::String(r.clone());
+        if !self.try_send(&v).await {
+            return None;
+        }
+        self.try_find(|m| m["ref"] == r.as_str() && (m["type"] == "ack" || m["type"] == "error"))
+            .await
+    }
+
+    /// The first message (kept or new) matching `pred`; `None` when the socket closes first.
+    pub async fn try_find(&mut self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let m = self.read_by(deadline).await?;
+            if pred(&m) {
+                return Some(m);
+            }
+            self.backlog.push_back(m);
+        }
+    }
+
     /// The next JSON message from the server, or `None` when the socket closed.
     pub async fn read(&mut self) -> Option<Value> {
+        self.read_by(tokio::time::Instant::now() + WAIT).await
+    }
+
+    /// The next JSON message, read by `deadline` (server pings do not extend it).
+    async fn read_by(&mut self, deadline: tokio::time::Instant) -> Option<Value> {
         loop {
-            let frame = tokio::time::timeout(WAIT, self.framed.next())
+            let frame = tokio::time::timeout_at(deadline, self.framed.next())
                 .await
-                .expect("a message within the wait")?;
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no awaited message within {WAIT:?}; kept: {:?}",
+                        self.backlog
+                    )
+                })?;
             match frame {
                 Ok(ws::Frame::Text(t)) => {
                     return Some(serde_json::from_slice(&t).expect("the server sends JSON"))
@@ -349,22 +509,14 @@ impl WsClient {
         }
     }
 
-    /// The first message (kept or new) matching `pred`.
+    /// The first message (kept or new) matching `pred`, within `WAIT`.
     pub async fn find(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.backlog.iter().position(&pred) {
-            return self.backlog.remove(i).expect("index is valid");
-        }
-        loop {
-            let Some(m) = self.read().await else {
-                panic!(
-                    "the socket closed ({:?}) while waiting; kept: {:?}",
-                    self.closed, self.backlog
-                )
-            };
-            if pred(&m) {
-                return m;
-            }
-            self.backlog.push_back(m);
+        match self.try_find(pred).await {
+            Some(m) => m,
+            None => panic!(
+                "the socket closed ({:?}) while waiting; kept: {:?}",
+                self.closed, self.backlog
+            ),
         }
     }
 
@@ -375,8 +527,9 @@ impl WsClient {
 
     /// Reads until the server closes; answers the close code.
     pub async fn expect_close(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
         while self.closed.is_none() {
-            match self.read().await {
+            match self.read_by(deadline).await {
                 Some(m) => self.backlog.push_back(m),
                 None => break,
             }
@@ -395,6 +548,35 @@ impl WsClient {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => panic!("WebSocket protocol error: {e}"),
                 None => return None,
+            }
+        }
+    }
+
+    /// Reads (keeping messages, answering pings) until the connection ends, and says how:
+    /// `Ok(Some(code))` for a close frame, `Ok(None)` for a close frame without a code or an end
+    /// without one, `Err(_)` for a transport error. Unlike `expect_close`, never panics on those.
+    pub async fn ending(&mut self) -> Result<Option<u16>, String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.framed.next())
+                .await
+                .map_err(|_| "still open after the wait".to_string())?;
+            match frame {
+                Some(Ok(ws::Frame::Text(t))) => {
+                    if let Ok(v) = serde_json::from_slice(&t) {
+                        self.backlog.push_back(v);
+                    }
+                }
+                Some(Ok(ws::Frame::Ping(p))) => {
+                    let _ = self.framed.send(ws::Message::Pong(p)).await;
+                }
+                Some(Ok(ws::Frame::Close(reason))) => {
+                    self.closed = Some(reason.clone());
+                    return Ok(reason.map(|r| u16::from(r.code)));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("{e}")),
+                None => return Ok(None),
             }
         }
     }

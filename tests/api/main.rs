@@ -4,6 +4,7 @@
 mod helpers;
 
 mod actors;
+mod authz;
 mod bad_input;
 mod emergency;
 mod exactly_once;
@@ -11,6 +12,7 @@ mod fuzz_ws;
 mod health;
 mod history;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod presence;
 mod restart;
