@@ -327,9 +327,13 @@ impl Dispatcher {
             next: next.clone(),
             exclude,
         });
-        Box::pin(fut::wrap_future(send).map(move |res, act: &mut Self, _| {
+        Box::pin(fut::wrap_future(send).map(move |res, act: &mut Self, ctx| {
             let published = res??;
             act.moved_order(&next, from.as_ref(), to.as_ref());
+            if from.is_some() {
+                // The driver it was taken from may take an order that waits.
+                act.queue_dispatch(ctx);
+            }
             if let Some(to) = &to {
                 log::info!(
                     "[REASSIGNMENT] order={} from={} to={} reason={what} version={}",
@@ -395,10 +399,13 @@ impl Dispatcher {
         )
     }
 
+    /// Queues one `DispatchWaiting` when orders wait. Through the mailbox, not `ctx.notify`: a
+    /// notified message may run while an `AtomicResponse` (a decision, an order's creation) is
+    /// still pending, and both would then pick the same free driver.
     fn queue_dispatch(&mut self, ctx: &mut Context<Self>) {
         if !self.waiting.is_empty() && !self.dispatch_queued {
             self.dispatch_queued = true;
-            ctx.notify(DispatchWaiting);
+            ctx.address().do_send(DispatchWaiting);
         }
     }
 

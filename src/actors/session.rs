@@ -134,7 +134,10 @@ impl WsSession {
     /// within the limit, and whether this is the third window in a row over it (close 1008).
     fn within_rate(&mut self) -> (bool, bool) {
         let limit = self.hub.settings.limits.client_msgs_per_sec;
-        if self.window_start.elapsed() >= Duration::from_secs(1) {
+        if self.window_count == 0 {
+            // A window starts with the first message after the previous one ended.
+            self.window_start = Instant::now();
+        } else if self.window_start.elapsed() >= Duration::from_secs(1) {
             if self.window_count <= limit {
                 self.strikes = 0;
             }

@@ -188,12 +188,7 @@ async fn a_driver_taken_off_an_order_is_given_one_that_waited(db: TestDb) {
         .await;
     assert_eq!(w["driver_id"], "DRV-001", "{w}");
 }
-on_both_backends!(
-    #[ignore = "bug: a driver freed by an emergency decision (NO_DRIVER_AVAILABLE or \
-                REASSIGNMENT_INITIATED) is not offered the orders waiting for a driver: the \
-                Dispatcher's commit_move never queues DispatchWaiting"]
-    a_driver_taken_off_an_order_is_given_one_that_waited
-);
+on_both_backends!(a_driver_taken_off_an_order_is_given_one_that_waited);
 
 async fn orders_created_as_a_driver_comes_online_are_never_refused(db: TestDb) {
     let app = spawn_app(db).await;
@@ -233,11 +228,4 @@ async fn orders_created_as_a_driver_comes_online_are_never_refused(db: TestDb) {
         "orders naming no driver were refused: {refused:#?}"
     );
 }
-on_both_backends!(
-    #[ignore = "bug: the Dispatcher's DispatchWaiting is queued with ctx.notify, and actix runs a \
-                notified message in the same poll as a mailbox message whose AtomicResponse is \
-                still pending: CreateOrder and DispatchWaiting both pick the driver that just came \
-                online, and the order created loses with 409 `driver ... is at capacity (1)` \
-                (most runs)"]
-    orders_created_as_a_driver_comes_online_are_never_refused
-);
+on_both_backends!(orders_created_as_a_driver_comes_online_are_never_refused);
