@@ -69,7 +69,7 @@ fn describe() {
     describe_gauge!("rallypoint_sessions", "Open WebSocket sessions, by role");
     describe_counter!(
         "rallypoint_connections_refused_total",
-        "WebSocket upgrades refused, by reason (unauthorized, token_expired, max_connections)"
+        "WebSocket upgrades refused, by reason (unauthorized, token_expired, max_connections, shutting_down)"
     );
     describe_counter!(
         "rallypoint_messages_in_total",

@@ -10,6 +10,9 @@
 //! `PROPTEST_CASES=N` does not apply (each property sets its own count); a failure is shrunk and
 //! its seed kept in `tests/decode_props.proptest-regressions` (commit it to replay it first).
 
+mod common;
+use common::spec::{SPEC_CODES, TYPES};
+
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
@@ -22,33 +25,6 @@ use rallypoint::protocol::{
     AvailabilityStatus, DeliveryStatus, DriverId, IncidentKind, OrderId, ServerMsg,
 };
 use serde_json::{json, Map, Value};
-
-/// The contract's error codes (SPEC 3).
-const SPEC_CODES: [&str; 9] = [
-    "bad_request",
-    "unauthorized",
-    "token_expired",
-    "forbidden",
-    "not_found",
-    "conflict",
-    "rate_limited",
-    "too_large",
-    "internal",
-];
-
-/// The message types of SPEC 3, client to server.
-const TYPES: [&str; 10] = [
-    "join",
-    "leave",
-    "status",
-    "location",
-    "accept",
-    "decline",
-    "order_status",
-    "report",
-    "ping",
-    "refresh",
-];
 
 /// The messages that may carry an `idempotency_key`.
 const STATE_CHANGING: [&str; 5] = ["status", "accept", "decline", "order_status", "report"];

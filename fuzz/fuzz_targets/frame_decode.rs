@@ -6,37 +6,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/common/spec.rs"]
+mod spec;
+use spec::{SPEC_CODES, TYPES};
 use rallypoint::error::ErrorCode;
 use rallypoint::protocol::client::{ClientFrame, MAX_REF_LEN};
 use rallypoint::protocol::ServerMsg;
 use serde_json::Value;
-
-/// The message types of SPEC 3.
-const TYPES: [&str; 10] = [
-    "join",
-    "leave",
-    "status",
-    "location",
-    "accept",
-    "decline",
-    "order_status",
-    "report",
-    "ping",
-    "refresh",
-];
-
-/// The contract's error codes (SPEC 3).
-const SPEC_CODES: [&str; 9] = [
-    "bad_request",
-    "unauthorized",
-    "token_expired",
-    "forbidden",
-    "not_found",
-    "conflict",
-    "rate_limited",
-    "too_large",
-    "internal",
-];
 
 fuzz_target!(|data: &[u8]| {
     // A text frame is UTF-8; anything else is read as a lossy server would.

@@ -52,6 +52,8 @@ pub struct Hub {
     pub inflight: crate::idempotency::InFlight,
     /// State-changing requests (WebSocket or REST) whose work is running.
     pub actions_running: AtomicUsize,
+    /// Set when a graceful shutdown starts: new sessions are refused or closed with 1012.
+    shutting_down: std::sync::atomic::AtomicBool,
     /// Every open session, so a shutdown can close them all with 1012 and a slow consumer can
     /// be cut off.
     sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, OpenSession>>,
@@ -98,6 +100,7 @@ impl Hub {
             started: std::time::Instant::now(),
             inflight: Default::default(),
             actions_running: AtomicUsize::new(0),
+            shutting_down: Default::default(),
             sessions: Default::default(),
         }
     }
@@ -119,14 +122,16 @@ impl Hub {
         crate::protocol::SessionId(self.next_session.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Records an open session.
+    /// Records an open session. Answers false when a shutdown has started: the session must
+    /// close (1012) at once, since the shutdown may not have seen it.
     pub fn session_opened(
         &self,
         id: crate::protocol::SessionId,
         recipient: Recipient<Deliver>,
         socket: Option<ConnSocket>,
-    ) {
+    ) -> bool {
         lock(&self.sessions).insert(id, OpenSession { recipient, socket });
+        !self.is_shutting_down()
     }
 
     /// Tells a session that cannot keep up to close with 4008, and shuts its socket down if it
@@ -183,8 +188,16 @@ impl Hub {
         lock(&self.sessions).remove(&id);
     }
 
-    /// Tells every open session to close with `code`; answers how many were told.
+    /// Whether a graceful shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Starts a graceful shutdown: from now on, a session that registers is told to close at
+    /// once (`session_opened` answers false), and every open one is told to close with `code`.
+    /// Answers how many were told.
     pub fn close_all_sessions(&self, code: u16, reason: &str) -> usize {
+        self.shutting_down.store(true, Ordering::SeqCst);
         let sessions: Vec<_> = lock(&self.sessions)
             .values()
             .map(|s| s.recipient.clone())

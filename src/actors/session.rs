@@ -630,8 +630,14 @@ impl Actor for WsSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.hub.settings.limits.outbound_queue);
         crate::stats::session_opened(self.claims.role.as_str());
-        self.hub
-            .session_opened(self.id, ctx.address().recipient(), self.socket);
+        if !self
+            .hub
+            .session_opened(self.id, ctx.address().recipient(), self.socket)
+        {
+            // Upgraded as the shutdown began: told to reconnect, like every other session.
+            self.close(ctx, close::SERVICE_RESTART, "server restart");
+            return;
+        }
         log::info!(
             "[WEBSOCKET] session={} connected sub={} role={} driver={}",
             self.id,

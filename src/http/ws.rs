@@ -51,6 +51,12 @@ async fn upgrade(
         crate::stats::connection_refused(e.code().as_str());
     })?;
     let since = parse_since(req.query_string())?;
+    if hub.is_shutting_down() {
+        crate::stats::connection_refused("shutting_down");
+        return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "error": {"code": "internal", "message": "the server is restarting; reconnect in a moment"}
+        })));
+    }
     let hub = hub.into_inner();
     // Taken atomically, so many clients connecting at once cannot overshoot the limit.
     let Some(slot) = hub.reserve_connection() else {

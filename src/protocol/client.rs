@@ -106,8 +106,6 @@ const TYPE_NAMES: [&str; 10] = [
     "ping",
     "refresh",
 ];
-const TYPES: &str =
-    "join, leave, status, location, accept, decline, order_status, report, ping, refresh";
 
 /// A decoded frame: the message and its envelope fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,14 +165,20 @@ impl ClientFrame {
             Some(serde_json::Value::String(t)) => {
                 return Err(fail(
                     reference,
-                    format!("unknown message type `{t}`; expected one of: {TYPES}"),
+                    format!(
+                        "unknown message type `{t}`; expected one of: {}",
+                        TYPE_NAMES.join(", ")
+                    ),
                 ))
             }
             Some(_) => return Err(fail(reference, "`type` must be a string".into())),
             None => {
                 return Err(fail(
                     reference,
-                    format!("the frame has no \"type\"; expected one of: {TYPES}"),
+                    format!(
+                        "the frame has no \"type\"; expected one of: {}",
+                        TYPE_NAMES.join(", ")
+                    ),
                 ))
             }
         }

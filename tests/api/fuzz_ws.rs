@@ -9,6 +9,7 @@
 
 use crate::helpers::{spawn_app_with, TestApp, TestDb, WsClient};
 use crate::on_both_backends;
+use crate::spec::SPEC_CODES;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::ValueTree;
@@ -20,18 +21,6 @@ use std::collections::BTreeMap;
 
 /// Frames sent per session.
 const FRAMES: usize = 200;
-
-const SPEC_CODES: [&str; 9] = [
-    "bad_request",
-    "unauthorized",
-    "token_expired",
-    "forbidden",
-    "not_found",
-    "conflict",
-    "rate_limited",
-    "too_large",
-    "internal",
-];
 
 /// Each message type of SPEC 3 with its fields.
 const TYPES: [(&str, &[&str]); 10] = [

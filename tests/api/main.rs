@@ -2,6 +2,8 @@
 //! RALLYPOINT_TEST_DATABASE_URL is set, on PostgreSQL (each test in a fresh schema).
 
 mod helpers;
+#[path = "../common/spec.rs"]
+mod spec;
 
 mod actors;
 mod authz;

@@ -1,0 +1,2 @@
+//! What more than one test binary shares.
+pub mod spec;
