@@ -38,19 +38,24 @@ async fn stalled_client(app: &TestApp, token: &str) -> tokio::net::TcpStream {
     stream
 }
 
-/// Publishes one ephemeral frame of about `size` bytes, numbered `n`, to `room`.
-async fn publish(app: &TestApp, room: &Room, n: usize, size: usize) {
-    let text = json!({"type":"locations","room":room.to_string(),"drivers":[],"n":n,"pad":"x".repeat(size)})
-        .to_string();
+/// Publishes one ephemeral frame, `body` with the room's name added, to `room`.
+async fn publish_frame(app: &TestApp, room: &Room, mut body: Value) {
+    body["room"] = Value::String(room.to_string());
     app.hub
         .rooms
         .send(PublishEphemeral {
             room: room.clone(),
             kind: "locations",
-            text: text.into(),
+            text: body.to_string().into(),
         })
         .await
         .unwrap();
+}
+
+/// Publishes one frame of about `size` bytes, numbered `n`, to `room`.
+async fn publish(app: &TestApp, room: &Room, n: usize, size: usize) {
+    let body = json!({"type":"locations","drivers":[],"n":n,"pad":"x".repeat(size)});
+    publish_frame(app, room, body).await;
 }
 
 /// Reads `client` in the background, checking that the numbered frames come in order with
@@ -74,17 +79,12 @@ fn spawn_reader(mut client: WsClient) -> tokio::task::JoinHandle<(WsClient, usiz
 
 /// Publishes the frame that tells readers the stream is over.
 async fn publish_end(app: &TestApp, room: &Room) {
-    let text =
-        json!({"type":"locations","room":room.to_string(),"drivers":[],"end":true}).to_string();
-    app.hub
-        .rooms
-        .send(PublishEphemeral {
-            room: room.clone(),
-            kind: "locations",
-            text: text.into(),
-        })
-        .await
-        .unwrap();
+    publish_frame(
+        app,
+        room,
+        json!({"type":"locations","drivers":[],"end":true}),
+    )
+    .await;
 }
 
 /// The process's resident memory, in KiB.
