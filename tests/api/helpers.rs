@@ -191,14 +191,9 @@ impl TestApp {
 
     /// `POST path` with a JSON body; answers the status and the JSON body.
     pub async fn post_json(&self, path: &str, body: &Value, token: &str) -> (u16, Value) {
-        let client = awc::Client::default();
-        let mut resp = client
-            .post(format!("{}{path}", self.address))
-            .bearer_auth(token)
-            .send_json(body)
+        self.try_post_json(path, body, token)
             .await
-            .expect("the request is answered");
-        status_and_json(&mut resp).await
+            .expect("the request is answered")
     }
 
     /// `GET path`; answers the status and the JSON body.
