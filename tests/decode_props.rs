@@ -91,17 +91,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
 }
 
 fn known_string() -> impl Strategy<Value = String> {
-    select(vec![
-        "join",
-        "leave",
-        "status",
-        "location",
-        "accept",
-        "decline",
-        "order_status",
-        "report",
-        "ping",
-        "refresh",
+    let words = [
         "online",
         "offline",
         "busy",
@@ -116,7 +106,14 @@ fn known_string() -> impl Strategy<Value = String> {
         "DRV-001",
         "ORD-1",
         "",
-    ])
+    ];
+    select(
+        TYPES
+            .iter()
+            .chain(words.iter())
+            .copied()
+            .collect::<Vec<_>>(),
+    )
     .prop_map(String::from)
 }
 

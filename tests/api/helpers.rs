@@ -309,21 +309,26 @@ impl TestApp {
         c
     }
 
-    /// Opens a WebSocket; `Err(status)` when the upgrade is refused.
-    pub async fn try_ws(&self, query: &str) -> Result<WsClient, u16> {
+    /// Opens a WebSocket, without reading anything.
+    async fn connect(&self, query: &str) -> Result<WsClient, awc::error::WsClientError> {
         let url = format!("{}?{query}", self.ws_base);
-        match awc::Client::default()
+        let (_, framed) = awc::Client::default()
             .ws(url)
             .max_frame_size(1 << 20)
             .connect()
-            .await
-        {
-            Ok((_, framed)) => Ok(WsClient {
-                framed,
-                backlog: VecDeque::new(),
-                welcome: Value::Null,
-                closed: None,
-            }),
+            .await?;
+        Ok(WsClient {
+            framed,
+            backlog: VecDeque::new(),
+            welcome: Value::Null,
+            closed: None,
+        })
+    }
+
+    /// Opens a WebSocket; `Err(status)` when the upgrade is refused.
+    pub async fn try_ws(&self, query: &str) -> Result<WsClient, u16> {
+        match self.connect(query).await {
+            Ok(c) => Ok(c),
             Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Err(s.as_u16()),
             Err(e) => panic!("WebSocket connect failed: {e}"),
         }
@@ -331,19 +336,8 @@ impl TestApp {
 
     /// Like `try_ws`; `None` when no connection could be made at all (nothing listens).
     pub async fn try_ws_or_gone(&self, query: &str) -> Option<Result<WsClient, u16>> {
-        let url = format!("{}?{query}", self.ws_base);
-        match awc::Client::default()
-            .ws(url)
-            .max_frame_size(1 << 20)
-            .connect()
-            .await
-        {
-            Ok((_, framed)) => Some(Ok(WsClient {
-                framed,
-                backlog: VecDeque::new(),
-                welcome: Value::Null,
-                closed: None,
-            })),
+        match self.connect(query).await {
+            Ok(c) => Some(Ok(c)),
             Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Some(Err(s.as_u16())),
             Err(_) => None,
         }
