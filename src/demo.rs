@@ -19,25 +19,22 @@ pub const DRIVERS: [(&str, &str); 3] = [
 /// A point as (lat, lng).
 type Point = (f64, f64);
 
-/// The demo orders: id, pickup, dropoff, priority.
-const ORDERS: [(&str, Point, Point, Priority); 3] = [
+/// The demo orders: id, pickup, dropoff, priority, driver. Alice and Carol each hold one and Bob
+/// is free, so Alice's breakdown report moves her order to Bob whatever their positions.
+const ORDERS: [(&str, Point, Point, Priority, &str); 2] = [
     (
         "ORD-1001",
         (48.8566, 2.3522),
         (48.8738, 2.2950),
         Priority::Normal,
+        "DRV-001",
     ),
     (
         "ORD-1002",
-        (48.8606, 2.3376),
+        (48.8760, 2.3880),
         (48.8462, 2.3371),
         Priority::High,
-    ),
-    (
-        "ORD-1003",
-        (48.8530, 2.3499),
-        (48.8867, 2.3431),
-        Priority::Low,
+        "DRV-003",
     ),
 ];
 
@@ -64,7 +61,7 @@ pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
     for row in &rows {
         start_driver(hub, row, Default::default());
     }
-    for (id, p, d, priority) in ORDERS {
+    for (id, p, d, priority, driver) in ORDERS {
         let key = id.to_string();
         let exists = db::run(&hub.pool, move |c| {
             Ok(queries::orders::find(c, &key)?.is_some())
@@ -91,7 +88,7 @@ pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
         hub.dispatcher
             .send(CreateOrder {
                 order,
-                driver: None,
+                driver: Some(DriverId(driver.into())),
             })
             .await??;
     }

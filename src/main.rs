@@ -150,11 +150,15 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
                 .map_err(|e| (1, e.to_string()))?;
             let host = bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h).to_string();
             let base = format!("http://{host}:{}", app.port());
-            println!("Rallypoint demo is running.");
+            println!("Rallypoint demo is running. Open these in a browser:");
+            println!("  Driver console:  {base}/driver  (one tab per driver: DRV-001, DRV-002, DRV-003)");
+            println!("  Dashboard:       {base}/dispatch  (sign in as admin to override)");
             println!("  Health:          {base}/health");
             println!("  WebSocket:       ws://{host}:{}/ws?token=TOKEN", app.port());
             println!("  Dev login:       curl -s -XPOST {base}/api/v1/dev/login -H 'content-type: application/json' -d '{{\"sub\":\"alice\",\"role\":\"driver\",\"driver_id\":\"DRV-001\"}}'");
-            println!("  Drivers:         DRV-001 Alice, DRV-002 Bob, DRV-003 Carol (fleet default)");
+            println!("  Drivers:         DRV-001 Alice (holds ORD-1001), DRV-002 Bob (free), DRV-003 Carol (holds ORD-1002)");
+            println!("  The story:       put Alice, Bob and Carol online, then report a vehicle breakdown as Alice:");
+            println!("                   ORD-1001 moves to Bob, everyone sees the alert, the dashboard the incident.");
             println!("  Orders:          {base}/api/v1/orders (with a dispatcher token)");
             println!("Press Ctrl-C to stop.");
         }

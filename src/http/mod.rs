@@ -8,6 +8,7 @@ pub mod drivers;
 pub mod events;
 pub mod health;
 pub mod orders;
+pub mod pages;
 pub mod rooms;
 pub mod ws;
 
@@ -27,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(events::configure)
         .configure(audit::configure)
         .configure(rooms::configure)
-        .configure(dev::configure);
+        .configure(dev::configure)
+        .configure(pages::configure);
 }
 
 /// JSON bodies: a bad one is `bad_request` saying what was wrong.

@@ -1,0 +1,165 @@
+// What the driver console and the dispatcher dashboard share: signing in, the connection dot,
+// small DOM helpers and the words shown for the protocol's values.
+
+import { RallypointClient, tokenExpiry } from '/client/rallypoint.js';
+
+/** Incident kinds of SPEC 3, with the words people read. */
+export const KINDS = [
+  ['vehicle_breakdown', 'Vehicle breakdown'],
+  ['accident', 'Accident'],
+  ['medical', 'Medical emergency'],
+  ['traffic_jam', 'Traffic jam'],
+  ['weather', 'Severe weather'],
+  ['road_closure', 'Road closure'],
+  ['other', 'Other'],
+];
+
+export const ORDER_STEPS = [
+  ['picked_up', 'Picked up'],
+  ['out_for_delivery', 'Out for delivery'],
+  ['delivered', 'Delivered'],
+];
+
+export const STATUS_WORDS = {
+  pending: 'Waiting for a driver',
+  assigned: 'Assigned',
+  picked_up: 'Picked up',
+  out_for_delivery: 'Out for delivery',
+  delivered: 'Delivered',
+  cancelled: 'Cancelled',
+};
+
+export const ACTION_WORDS = {
+  REASSIGNMENT_INITIATED: 'Order reassigned',
+  MAINTAIN: 'Order kept',
+  NO_DRIVER_AVAILABLE: 'No driver free: order waiting',
+};
+
+/** `el('li', {class: 'x', text: 'y'}, child...)`. */
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') e.textContent = v;
+    else if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+
+export function percent(score) {
+  return `${Math.round(Number(score) * 100)}%`;
+}
+
+export function clock(ts) {
+  if (!ts) return '';
+  const d = new Date(ts);
+  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+export function place(p) {
+  return p ? `${Number(p.lat).toFixed(4)}, ${Number(p.lng).toFixed(4)}` : '—';
+}
+
+/** The token of this tab: sessionStorage, so that each tab can be another person. */
+const TOKEN_KEY = 'rallypoint.token';
+const LOGIN_KEY = 'rallypoint.login';
+
+export function storedToken() {
+  const t = sessionStorage.getItem(TOKEN_KEY);
+  const exp = t && tokenExpiry(t);
+  if (!t || (exp !== null && exp * 1000 <= Date.now())) return null;
+  return t;
+}
+
+export function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(LOGIN_KEY);
+}
+
+/** `POST /api/v1/dev/login`: a token when the dev login is on (the demo), else an Error. */
+export async function devLogin(body) {
+  const res = await fetch('/api/v1/dev/login', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => null);
+  if (res.status === 404) throw new Error('The dev login is off on this server: paste a token instead.');
+  if (!res.ok || !json || !json.token) {
+    throw new Error((json && json.error && json.error.message) || `The login failed (HTTP ${res.status}).`);
+  }
+  sessionStorage.setItem(TOKEN_KEY, json.token);
+  sessionStorage.setItem(LOGIN_KEY, JSON.stringify(body));
+  return json.token;
+}
+
+export function useToken(token) {
+  const t = token.trim();
+  if (tokenExpiry(t) === null) throw new Error('That does not look like a Rallypoint token (a JWT with an expiry).');
+  if (tokenExpiry(t) * 1000 <= Date.now()) throw new Error('That token has expired: ask for a new one.');
+  sessionStorage.setItem(TOKEN_KEY, t);
+  sessionStorage.removeItem(LOGIN_KEY);
+  return t;
+}
+
+/** A new token before the current one expires: the dev login again, when that is how this tab
+ *  signed in; a pasted token cannot be renewed here. */
+async function renew() {
+  const login = sessionStorage.getItem(LOGIN_KEY);
+  if (!login) return null;
+  return devLogin(JSON.parse(login));
+}
+
+/** A client for this tab's token, its state shown on the connection dot. */
+export function connect(token) {
+  const rp = new RallypointClient({ token, getToken: renew });
+  rp.on('token', (t) => sessionStorage.setItem(TOKEN_KEY, t));
+  const dot = $('#connection');
+  const label = $('#connection-label');
+  const show = (state) => {
+    dot.dataset.state = state;
+    label.textContent = { connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Offline' }[state] || state;
+  };
+  show(rp.state);
+  rp.on('state', show);
+  return rp;
+}
+
+/** Shows a notification in the list `#notifications`, newest first, and keeps the last 30. */
+export function notify(kind, title, ...lines) {
+  const list = $('#notifications');
+  const item = el('li', { class: `note note-${kind}`, dataset: { kind } },
+    el('strong', { class: 'note-title', text: title }),
+    ...lines.filter(Boolean).map((l) => el('span', { class: 'note-line', text: l })),
+    el('time', { class: 'note-time', text: clock(new Date().toISOString()) }));
+  list.prepend(item);
+  while (list.children.length > 30) list.lastElementChild.remove();
+  return item;
+}
+
+/** Wires the sign-in form: `onToken(token)` once this tab has a token. */
+export function signIn(form, buildLogin, onToken) {
+  const error = $('.signin-error', form);
+  const fail = (e) => {
+    error.textContent = e.message;
+  };
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    const pasted = $('textarea[name=token]', form).value;
+    try {
+      onToken(pasted.trim() ? useToken(pasted) : await devLogin(buildLogin(form)));
+    } catch (e) {
+      fail(e);
+    }
+  });
+}
