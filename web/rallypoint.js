@@ -435,7 +435,8 @@ export class RallypointClient {
         break;
       case 'resync':
         this.emit('resync', { room: msg.room });
-        break;
+        this.emit('*', msg);
+        return;
       case 'pong':
         return;
       default:
@@ -605,9 +606,9 @@ export class RallypointClient {
     this.token = token;
     this.emit('token', token);
     if (this.isOpen()) {
-      this.send({ type: 'refresh', token }).catch((e) =>
-        console.error('rallypoint: the server refused the new token', e),
-      );
+      this.send({ type: 'refresh', token }).catch((e) => {
+        if (e.code !== 'closed') console.error('rallypoint: the server refused the new token', e);
+      });
     }
     this.scheduleRefresh();
   }
