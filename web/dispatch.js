@@ -202,7 +202,7 @@ function renderMap() {
   const ys = points.map((p) => p.lat);
   const [minX, maxX, minY, maxY] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   const span = Math.max(maxX - minX, maxY - minY, 0.005);
-  const scale = Math.min(920 / Math.max(maxX - minX, span * 0.3), 560 / Math.max(maxY - minY, span * 0.3));
+  const scale = Math.min(820 / Math.max(maxX - minX, span * 0.3), 520 / Math.max(maxY - minY, span * 0.3));
   const cx = (minX + maxX) / 2;
   const cy = (minY + maxY) / 2;
   const at = (p) => [500 + (p.lng * k - cx) * scale, 320 - (p.lat - cy) * scale];
@@ -221,7 +221,7 @@ function renderMap() {
       `Pickup of ${o.id} (${o.driver_id || 'no driver'})`));
     layer.append(titled(svg('polygon', { points: `${dx},${dy - 9} ${dx + 9},${dy} ${dx},${dy + 9} ${dx - 9},${dy}`, class: 'dropoff' }),
       `Drop-off of ${o.id}`));
-    layer.append(svg('text', { x: px + 10, y: py + 4, class: 'label' }, o.id));
+    layer.append(svg('text', { x: px - 10, y: py + 24, class: 'label order-label', 'text-anchor': 'end' }, o.id));
   }
   for (const d of drivers.values()) {
     if (!d.location) continue;
@@ -291,7 +291,7 @@ function start(token) {
   listen();
   rp.connect();
   refreshConnections();
-  setInterval(refreshConnections, 5000);
+  setInterval(refreshConnections, 2000);
   renderAll();
 }
 

@@ -236,10 +236,9 @@ function listen() {
   rp.on('presence', (p) => {
     for (const c of p.changes || []) {
       if (c.driver_id === me.id) {
-        if (c.name && c.name !== me.id && !me.name) {
-          me.name = c.name;
-          render();
-        }
+        if (c.name && c.name !== me.id && !me.name) me.name = c.name;
+        me.status = c.status;
+        render();
         continue;
       }
       if (c.status === 'online') notify('presence', `Driver ${c.driver_id} is now online`, c.name !== c.driver_id ? c.name : null);
