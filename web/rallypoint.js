@@ -467,8 +467,23 @@ export class RallypointClient {
 
   answered(msg) {
     const p = this.pending.get(msg.ref);
-    this.pending.delete(msg.ref);
     if (p.timer) this.clearTimeout(p.timer);
+    p.timer = null;
+    // A resend that overtook its first copy, still running on the server: ask again shortly, and
+    // get the first copy's answer.
+    if (msg.type === 'error' && msg.code === 'conflict' && p.msg.idempotency_key
+      && /still running/.test(msg.message || '') && (p.retries || 0) < 40) {
+      p.retries = (p.retries || 0) + 1;
+      p.written = false;
+      p.timer = this.setTimeout(() => {
+        p.timer = null;
+        if (!this.pending.has(msg.ref) || p.written) return;
+        if (this.isOpen()) this.write(msg.ref);
+        else if (!this.outbox.includes(msg.ref)) this.outbox.push(msg.ref);
+      }, 250);
+      return;
+    }
+    this.pending.delete(msg.ref);
     if (msg.type === 'ack') p.resolve(msg);
     else p.reject(new RallypointError(msg.code, msg.message, msg.ref));
   }

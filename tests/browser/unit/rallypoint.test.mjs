@@ -352,6 +352,33 @@ test('a message written but not answered before a drop is sent again with the sa
   rp.close();
 });
 
+test('a resend refused because its first copy still runs is asked again, and gets the answer', async () => {
+  const { rp, clock, sockets } = client();
+  rp.connect();
+  sockets[0].accept();
+  const p = rp.send({ type: 'report', order_id: 'ORD-1', kind: 'accident' });
+  sockets[0].drop();
+  await clock.advance(375);
+  sockets[1].accept();
+  const resent = sockets[1].sent.find((m) => m.type === 'report');
+  sockets[1].receive({
+    type: 'error', ref: resent.ref, code: 'conflict',
+    message: 'a request with this idempotency_key is still running; retry shortly',
+  });
+  await clock.advance(250);
+  const again = sockets[1].sent.filter((m) => m.type === 'report');
+  assert.equal(again.length, 2, 'asked again');
+  assert.equal(again[1].idempotency_key, resent.idempotency_key);
+  sockets[1].receive({ type: 'ack', ref: resent.ref, event: { event_id: 'ev1' } });
+  assert.equal((await p).event.event_id, 'ev1');
+  // Any other conflict is the answer.
+  const q = rp.send({ type: 'accept', order_id: 'ORD-2' });
+  const accept = sockets[1].sent.find((m) => m.type === 'accept');
+  sockets[1].receive({ type: 'error', ref: accept.ref, code: 'conflict', message: 'order ORD-2 is not offered to you' });
+  await assert.rejects(q, (e) => e.code === 'conflict');
+  rp.close();
+});
+
 test('close rejects what is pending', async () => {
   const { rp, sockets } = client();
   rp.connect();
