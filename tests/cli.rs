@@ -1,6 +1,7 @@
 //! The `rallypoint` binary itself: `token`, configuration errors (exit 2), `migrate`, and `demo`
 //! serving, printing its URLs and exiting 0 on SIGTERM.
 
+use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -98,10 +99,21 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut health = None;
+    let mut pages = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         if let Some(url) = line.trim().strip_prefix("Health:") {
             health = Some(url.trim().to_string());
+        }
+        for label in ["Driver console:", "Dashboard:"] {
+            if let Some(rest) = line.trim().strip_prefix(label) {
+                pages.push(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
         }
         if line.contains("Press Ctrl-C") {
             break;
@@ -143,7 +155,34 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
             .await
             .unwrap();
         let orders: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(orders.as_array().unwrap().len(), 3);
+        let mut held: Vec<_> = orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["id"].clone(), o["driver_id"].clone()))
+            .collect();
+        held.sort_by_key(|(id, _)| id.to_string());
+        assert_eq!(
+            held,
+            [
+                (json!("ORD-1001"), json!("DRV-001")),
+                (json!("ORD-1002"), json!("DRV-003"))
+            ],
+            "Alice and Carol hold an order each, Bob is free"
+        );
+        assert_eq!(
+            pages,
+            [format!("{base}/driver"), format!("{base}/dispatch")]
+        );
+        for page in &pages {
+            let mut r = client.get(page).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{page}");
+            let body = r.body().await.unwrap();
+            assert!(
+                String::from_utf8_lossy(&body).contains("<html lang=\"en\">"),
+                "{page}"
+            );
+        }
     });
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
