@@ -159,6 +159,9 @@ async fn serve(
 ) -> Result<(), LoadgenError> {
     let client = spec.index;
     let mut seen = Seen::new(shared.tally.reports());
+    // One wait for the stop signal for the whole loop: a new one per frame showed in profiles.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
             frame = ws.next() => {
@@ -185,7 +188,7 @@ async fn serve(
                 shared.tally.mark_sent(n);
                 ws.send(Message::text(frame)).await.map_err(|e| LoadgenError::socket(client, e))?;
             }
-            _ = stop.changed() => {
+            _ = &mut stopped => {
                 close(&mut ws).await;
                 return Ok(());
             }
