@@ -113,9 +113,9 @@ impl Summary {
         let span_s = first_sent
             .map(|f| tally.last_receipt_us().saturating_sub(f) as f64 / 1e6)
             .unwrap_or(0.0);
+        // RSS after connecting was read when every client was ready.
         let per_conn = m.rss_before.zip(m.rss_after).and_then(|(b, a)| {
-            (m.connections_held > 0)
-                .then(|| (a.saturating_sub(b)) as f64 / m.connections_held as f64)
+            (m.recipients > 0).then(|| (a.saturating_sub(b)) as f64 / m.recipients as f64)
         });
         let percent = |cpu: f64| {
             if m.wall_seconds > 0.0 {
