@@ -87,8 +87,9 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub source_addrs: u8,
 
-    /// Connections being opened at once.
-    #[arg(long, default_value_t = 256)]
+    /// Connections being opened at once. Kept below 128, the listen backlog a server bound with
+    /// std's TcpListener gets: a burst past it loses SYNs, retried a second later.
+    #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
 
     /// Seconds for every client to connect and be ready.
