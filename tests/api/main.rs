@@ -15,6 +15,7 @@ mod health;
 mod history;
 mod lifecycle;
 mod limits;
+mod loadgen;
 mod metrics;
 mod presence;
 mod restart;

@@ -1,0 +1,294 @@
+//! Rallypoint's protocol as the load generator speaks it (docs/PROTOCOL.md): tokens it signs
+//! itself, each role's set-up, the report frame, and decoding only what the run counts.
+//!
+//! A report carries `comment: "lg <run> <n>"`; the server copies the comment into the
+//! `emergency_event`, so every event names the report it answers and the run it belongs to.
+//! The bare floor (bench/floor) speaks the same frames.
+
+use crate::client::{driver_location, send_text, wait_for, ClientSpec, Incoming, Role};
+use crate::error::LoadgenError;
+use crate::net::Ws;
+use rallypoint::auth::Claims;
+use rallypoint::protocol::{DriverId, Role as TokenRole};
+use serde::Deserialize;
+use serde_json::json;
+use std::borrow::Cow;
+
+/// Tokens live long enough for any run.
+const TOKEN_TTL_S: i64 = 24 * 3600;
+
+/// Signs tokens with the run's secret (HS256, as the server verifies by default).
+pub struct Signer {
+    key: jsonwebtoken::EncodingKey,
+    fleet: String,
+}
+
+impl Signer {
+    pub fn new(secret: &str, fleet: &str) -> Signer {
+        Signer {
+            key: jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+            fleet: fleet.to_string(),
+        }
+    }
+
+    fn sign(&self, claims: &Claims) -> Result<String, LoadgenError> {
+        Ok(jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &self.key,
+        )?)
+    }
+
+    /// The token of a client in `role`; `run` keeps this run's drivers apart from earlier ones.
+    pub fn token(&self, role: Role, index: usize, run: &str) -> Result<String, LoadgenError> {
+        let claims = match role {
+            Role::Admin => Claims::new(
+                &format!("lg-{run}-admin"),
+                TokenRole::Admin,
+                None,
+                &self.fleet,
+                TOKEN_TTL_S,
+            ),
+            Role::Driver(n) => Claims::new(
+                &format!("lg-{run}-d{n}"),
+                TokenRole::Driver,
+                Some(DriverId::from(driver_id(run, n).as_str())),
+                &self.fleet,
+                TOKEN_TTL_S,
+            ),
+            Role::Observer => {
+                let mut c = Claims::new(
+                    &format!("lg-{run}-o{index}"),
+                    TokenRole::Observer,
+                    None,
+                    &self.fleet,
+                    TOKEN_TTL_S,
+                );
+                c.rooms = Some(vec![format!("fleet:{}", self.fleet)]);
+                c
+            }
+        };
+        self.sign(&claims)
+    }
+
+    /// The admin's token, for the REST calls.
+    pub fn admin_token(&self, run: &str) -> Result<String, LoadgenError> {
+        self.token(Role::Admin, 0, run)
+    }
+}
+
+/// Driver `n`'s id in run `run`.
+pub fn driver_id(run: &str, n: usize) -> String {
+    format!("LG-{run}-D{n}")
+}
+
+/// The fields of a server frame the run looks at; everything else is skipped unparsed.
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: Cow<'a, str>,
+    #[serde(rename = "ref", borrow, default)]
+    reference: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    comment: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event: Option<AckedEvent<'a>>,
+}
+
+/// The `event` of a report's `ack`.
+#[derive(Deserialize)]
+struct AckedEvent<'a> {
+    #[serde(borrow, default)]
+    action_taken: Option<Cow<'a, str>>,
+}
+
+fn parse(text: &str) -> Option<Frame<'_>> {
+    serde_json::from_str(text).ok()
+}
+
+/// Decodes a frame received during the run.
+pub fn decode(text: &str, run: &str) -> Incoming {
+    let Some(frame) = parse(text) else {
+        return Incoming::Other;
+    };
+    match frame.ty.as_ref() {
+        "emergency_event" => match frame.comment.as_deref().and_then(|c| report_of(c, run)) {
+            Some(n) => Incoming::Event(n),
+            None => Incoming::ForeignEvent,
+        },
+        "ack" | "error" => {
+            let Some(n) = frame.reference.as_deref().and_then(report_ref) else {
+                return Incoming::Other;
+            };
+            if frame.ty == "error" {
+                return Incoming::Answer {
+                    n,
+                    refused: Some(format!(
+                        "{}: {}",
+                        frame.code.as_deref().unwrap_or("?"),
+                        frame.message.as_deref().unwrap_or("")
+                    )),
+                    order_lost: false,
+                };
+            }
+            let action = frame.event.and_then(|e| e.action_taken);
+            Incoming::Answer {
+                n,
+                refused: None,
+                order_lost: action.is_some_and(|a| a != "MAINTAIN"),
+            }
+        }
+        _ => Incoming::Other,
+    }
+}
+
+/// The report number in a comment `lg <run> <n>` of this run.
+fn report_of(comment: &str, run: &str) -> Option<u64> {
+    let rest = comment.strip_prefix("lg ")?.strip_prefix(run)?;
+    rest.strip_prefix(' ')?.parse().ok()
+}
+
+/// The report number in a ref `r<n>`.
+fn report_ref(reference: &str) -> Option<u64> {
+    reference.strip_prefix('r')?.parse().ok()
+}
+
+/// The frame of report `n` on `order_id`.
+pub fn report(n: u64, order_id: &str, kind: &str, run: &str) -> String {
+    json!({
+        "type": "report",
+        "ref": format!("r{n}"),
+        "order_id": order_id,
+        "kind": kind,
+        "comment": format!("lg {run} {n}"),
+    })
+    .to_string()
+}
+
+/// Waits for the welcome, then does what the role does before it counts as ready: a driver goes
+/// online and sends its location, an observer joins the fleet's room, the admin pings.
+pub async fn set_up(ws: &mut Ws, spec: &ClientSpec, fleet: &str) -> Result<(), LoadgenError> {
+    let client = spec.index;
+    wait_for(ws, client, "welcome", |text| match parse(text) {
+        Some(f) if f.ty == "welcome" => Ok(Some(())),
+        Some(f) if f.ty == "error" => Err(refused(client, "the session", &f)),
+        _ => Ok(None),
+    })
+    .await?;
+    match spec.role {
+        Role::Driver(n) => {
+            request(ws, client, json!({"type": "status", "status": "online"})).await?;
+            let (lat, lng) = driver_location(n);
+            request(
+                ws,
+                client,
+                json!({"type": "location", "lat": lat, "lng": lng}),
+            )
+            .await
+        }
+        Role::Observer => {
+            let room = format!("fleet:{fleet}");
+            request(ws, client, json!({"type": "join", "room": room})).await
+        }
+        Role::Admin => request(ws, client, json!({"type": "ping"})).await,
+    }
+}
+
+/// Sends `message` with ref `setup` and waits for its `ack`.
+async fn request(
+    ws: &mut Ws,
+    client: usize,
+    mut message: serde_json::Value,
+) -> Result<(), LoadgenError> {
+    message["ref"] = json!("setup");
+    let what = message["type"].as_str().unwrap_or("?").to_string();
+    send_text(ws, client, message.to_string()).await?;
+    wait_for(
+        ws,
+        client,
+        &format!("ack to `{what}`"),
+        |text| match parse(text) {
+            Some(f) if f.reference.as_deref() == Some("setup") => match f.ty.as_ref() {
+                "ack" => Ok(Some(())),
+                _ => Err(refused(client, &format!("`{what}`"), &f)),
+            },
+            _ => Ok(None),
+        },
+    )
+    .await
+}
+
+fn refused(client: usize, what: &str, f: &Frame<'_>) -> LoadgenError {
+    LoadgenError::Refused {
+        client,
+        what: what.to_string(),
+        answer: format!(
+            "{} {}",
+            f.code.as_deref().unwrap_or(&f.ty),
+            f.message.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_of_this_run_names_its_report() {
+        let text = r#"{"type":"emergency_event","room":"fleet:default","seq":3,"comment":"lg ab12 17","kind":"traffic_jam"}"#;
+        assert_eq!(decode(text, "ab12"), Incoming::Event(17));
+        assert_eq!(decode(text, "cd34"), Incoming::ForeignEvent);
+    }
+
+    #[test]
+    fn a_report_ack_with_maintain_keeps_the_order() {
+        let text =
+            r#"{"type":"ack","ref":"r5","event":{"action_taken":"MAINTAIN","risk_score":0.2}}"#;
+        assert_eq!(
+            decode(text, "x"),
+            Incoming::Answer {
+                n: 5,
+                refused: None,
+                order_lost: false
+            }
+        );
+        let moved =
+            r#"{"type":"ack","ref":"r6","event":{"action_taken":"REASSIGNMENT_INITIATED"}}"#;
+        assert!(matches!(
+            decode(moved, "x"),
+            Incoming::Answer {
+                n: 6,
+                order_lost: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_refused_report_carries_the_code_and_message() {
+        let text =
+            r#"{"type":"error","ref":"r9","code":"conflict","message":"order ORD-1 is pending"}"#;
+        assert_eq!(
+            decode(text, "x"),
+            Incoming::Answer {
+                n: 9,
+                refused: Some("conflict: order ORD-1 is pending".into()),
+                order_lost: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_report_frame_round_trips_through_the_event_comment() {
+        let frame: serde_json::Value =
+            serde_json::from_str(&report(42, "ORD-1", "traffic_jam", "run1")).unwrap();
+        assert_eq!(frame["ref"], "r42");
+        let comment = frame["comment"].as_str().unwrap();
+        assert_eq!(report_of(comment, "run1"), Some(42));
+    }
+}
