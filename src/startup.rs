@@ -108,7 +108,8 @@ impl Application {
             "[STARTUP] database backend={} migrations_run={ran}",
             db::Backend::from_url(&settings.database.url).name()
         );
-        let listener = TcpListener::bind(&settings.server.bind).map_err(|e| {
+        raise_open_files_limit(settings.limits.max_connections as u64);
+        let listener = crate::http::listener::bind(&settings.server.bind).map_err(|e| {
             AppError::internal(format!(
                 "cannot listen on {} ({e}): is another server running there? set server.bind or RALLYPOINT_SERVER__BIND",
                 settings.server.bind
@@ -238,6 +239,56 @@ pub async fn shutdown(hub: &Hub, handle: &actix_web::dev::ServerHandle) {
         log::warn!("[WEBSOCKET] shutdown: {stuck} sessions did not close in time");
     }
     handle.stop(true).await;
+}
+
+/// Raises this process's soft limit on open files to its hard limit (each connection is a file),
+/// logs the result, and warns when `limits.max_connections` cannot be reached under it.
+pub fn raise_open_files_limit(max_connections: u64) -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        log::warn!(
+            "[STARTUP] cannot read the open-files limit: {}",
+            std::io::Error::last_os_error()
+        );
+        return None;
+    }
+    let before = lim.rlim_cur;
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        } else {
+            log::warn!(
+                "[STARTUP] cannot raise the open-files limit from {before} to {}: {}",
+                lim.rlim_max,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    let now: u64 = lim.rlim_cur;
+    log::info!(
+        "[STARTUP] open files limit={now} (was {before}, hard {})",
+        lim.rlim_max
+    );
+    // Database connections, the listener, logs and the like need a few files beyond sessions.
+    const SPARE: u64 = 64;
+    if max_connections + SPARE > now {
+        log::warn!(
+            "[STARTUP] limits.max_connections={max_connections} exceeds what {now} open files allow \
+             (about {} sessions): raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower \
+             limits.max_connections",
+            now.saturating_sub(SPARE)
+        );
+    }
+    Some(now)
 }
 
 fn listener_host(settings: &Settings) -> String {

@@ -7,6 +7,7 @@ pub mod dev;
 pub mod drivers;
 pub mod events;
 pub mod health;
+pub mod listener;
 pub mod orders;
 pub mod pages;
 pub mod rooms;
