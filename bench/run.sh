@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark: the same load, from the same client (rallypoint-loadgen), against
+#   1. Rallypoint (release, a fresh SQLite database, RUST_LOG=warn),
+#   2. the bare actix-web-actors broadcast floor (bench/floor),
+#   3. the Socket.IO 4 baseline on Node.js (bench/socketio),
+# one server at a time, each freshly started, at each client count in SIZES. Writes one JSON per
+# run and bench/results/latest.json (all runs, with the machine), and prints the table.
+#
+#   bench/run.sh                              # SIZES="5000 10000", 10 reports/s for 30 s
+#   SIZES=1000 DURATION=10 bench/run.sh       # a quick look
+#   SERVERS="rallypoint floor" bench/run.sh   # a subset
+#
+# Settings (environment): SIZES, RATE (10), DURATION (30), DRIVERS (100), SERVERS (all three),
+# OUT (bench/results), LOADGEN_ARGS (extra flags for every run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES="${SIZES:-5000 10000}"
+RATE="${RATE:-10}"
+DURATION="${DURATION:-30}"
+DRIVERS="${DRIVERS:-100}"
+SERVERS="${SERVERS:-rallypoint floor socketio}"
+OUT="${OUT:-bench/results}"
+LOADGEN_ARGS="${LOADGEN_ARGS:-}"
+TARGET="${CARGO_TARGET_DIR:-target}"
+FLOOR_TARGET="${FLOOR_TARGET_DIR:-bench/floor/target}"
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "building (release): rallypoint, rallypoint-loadgen, the floor; npm ci for Socket.IO"
+cargo build --release --bins --locked
+(cd bench/floor && CARGO_TARGET_DIR="$PWD/../../$FLOOR_TARGET" cargo build --release --locked)
+case "$SERVERS" in *socketio*) (cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error) ;; esac
+
+# Each process here may open at most this many files; the servers raise their own soft limit,
+# the shell does it for node and the loadgen.
+ulimit -n "$(ulimit -Hn)"
+mkdir -p "$OUT"
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the server did not listen on port $1 within 10 s" >&2
+  return 1
+}
+
+start() {
+  local server="$1" log="$work/$1.log"
+  case "$server" in
+    rallypoint)
+      rm -f "$work"/rp.db*
+      RUST_LOG=warn RALLYPOINT_DATABASE__URL="$work/rp.db" RALLYPOINT_SERVER__BIND=127.0.0.1:18000 \
+        "$TARGET/release/rallypoint" serve >"$log" 2>&1 &
+      port=18000 ;;
+    floor)
+      RUST_LOG=warn "$FLOOR_TARGET/release/rallypoint-floor" --bind 127.0.0.1:18100 >"$log" 2>&1 &
+      port=18100 ;;
+    socketio)
+      (cd bench/socketio && exec node server.js 18200) >"$log" 2>&1 &
+      port=18200 ;;
+    *) echo "unknown server $server (rallypoint, floor, socketio)" >&2; exit 2 ;;
+  esac
+  server_pid=$!
+  wait_port "$port"
+}
+
+stop() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  sleep 1
+}
+
+runs=()
+for size in $SIZES; do
+  for server in $SERVERS; do
+    say "$server, $size clients, $RATE reports/s for $DURATION s"
+    start "$server"
+    args=(--server "127.0.0.1:$port" --clients "$size" --drivers "$DRIVERS" --rate "$RATE"
+      --duration "$DURATION" --drain 10 --server-pid "$server_pid" --label "$server"
+      --json "$OUT/$server-$size.json")
+    case "$server" in
+      floor) args+=(--no-orders) ;;
+      socketio) args+=(--protocol socketio) ;;
+    esac
+    # shellcheck disable=SC2086
+    "$TARGET/release/rallypoint-loadgen" "${args[@]}" $LOADGEN_ARGS || echo "loadgen exit $? for $server at $size" >&2
+    stop
+    runs+=("$OUT/$server-$size.json")
+  done
+done
+
+say "results: $OUT/latest.json"
+python3 - "$OUT/latest.json" "${runs[@]}" <<'EOF'
+import json, os, platform, subprocess, sys, datetime
+out, paths = sys.argv[1], sys.argv[2:]
+runs = [json.load(open(p)) for p in paths if os.path.exists(p)]
+cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
+machine = {"cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+           "date": datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
+commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
+json.dump({"machine": machine, "commit": commit, "runs": runs}, open(out, 'w'), indent=2)
+print(f"{machine['date']}, commit {commit}, {machine['cpus']} × {cpu}")
+print("| server | clients | held | reports | events expected | missing | p50 ms | p95 ms | p99 ms | max ms | deliveries/s | RSS/conn KiB | server CPU % | loadgen CPU % |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    l = r["last_recipient"]
+    f = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
+    print(f"| {r['label']} | {r['clients']} | {r['connections_held']} | {r['reports_sent']} | {r['events_expected']} | {r['events_missing']} "
+          f"| {f(l['p50_ms'])} | {f(l['p95_ms'])} | {f(l['p99_ms'])} | {f(l['max_ms'])} | {f(r['deliveries_per_s'], 0)} "
+          f"| {f(r['server_rss_per_connection_kib'])} | {f(r['server_cpu_percent'], 0)} | {f(r['loadgen_cpu_percent'], 0)} |")
+by = {(r['label'], r['clients']): r['last_recipient']['p99_ms'] for r in runs}
+for n in sorted({r['clients'] for r in runs}):
+    ours = by.get(('rallypoint', n))
+    for other in ('floor', 'socketio'):
+        if ours and by.get((other, n)):
+            print(f"p99 ratio at {n} clients: rallypoint / {other} = {ours / by[(other, n)]:.2f}")
+EOF
