@@ -4,7 +4,8 @@
 #   2. the bare actix-web-actors broadcast floor (bench/floor),
 #   3. the Socket.IO 4 baseline on Node.js (bench/socketio),
 # one server at a time, each freshly started, at each client count in SIZES. Writes one JSON per
-# run and bench/results/latest.json (all runs, with the machine), and prints the table.
+# run and bench/results/latest.json (all runs, with the machine), prints the table, and draws
+# bench/results/latency.png (bench/plot: each server's latency by percentile).
 #
 #   bench/run.sh                              # SIZES="5000 10000", 10 reports/s for 30 s
 #   SIZES=1000 DURATION=10 bench/run.sh       # a quick look
@@ -125,3 +126,7 @@ for n in sorted({r['clients'] for r in runs}):
         if ours and by.get((other, n)):
             print(f"p99 ratio at {n} clients: rallypoint / {other} = {ours / by[(other, n)]:.2f}")
 EOF
+
+say "plot: $OUT/latency.png"
+(cd bench/plot && CARGO_TARGET_DIR="$PWD/target" cargo build --release --locked -q)
+bench/plot/target/release/rallypoint-benchplot "$OUT/latest.json" "$OUT/latency.png"

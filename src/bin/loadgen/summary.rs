@@ -31,6 +31,8 @@ pub struct Latency {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The distribution for plots: `[percentile, ms]` at every whole percentile and at 99.9.
+    pub percentiles: Vec<(f64, f64)>,
 }
 
 impl Latency {
@@ -42,6 +44,11 @@ impl Latency {
             p95_ms: ms(h.value_at_quantile(0.95)),
             p99_ms: ms(h.value_at_quantile(0.99)),
             max_ms: ms(h.max()),
+            percentiles: (0..=99)
+                .map(f64::from)
+                .chain([99.9, 100.0])
+                .map(|p| (p, ms(h.value_at_quantile(p / 100.0))))
+                .collect(),
         }
     }
 }
