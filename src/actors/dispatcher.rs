@@ -8,7 +8,8 @@
 //! The risk phase of many reports runs concurrently; every decision that takes capacity is an
 //! `AtomicResponse`, so the Dispatcher commits it before it looks at the next, and no two
 //! decisions can take the same free capacity. Its index of drivers (online, held, capacity,
-//! location) is kept current by the driver actors and by its own commits.
+//! location; `dispatch::index`, an R*-tree per fleet of the available ones) is kept current by
+//! the driver actors and by its own commits, so picking a driver never scans them all.
 
 use super::driver::{OrderHeld, OrderReleased};
 use super::order::{ApplyChange, GetOrder, OrderActor, OrderState};
@@ -17,6 +18,7 @@ use crate::auth::Claims;
 use crate::db::models::{to_db, AuditRow, IncidentRow};
 use crate::db::queries::commit::{self, Change, OrderWrite, Published};
 use crate::db::{self, queries};
+use crate::dispatch::index::DriverIndex;
 use crate::dispatch::{decision, matching, risk};
 use crate::error::AppError;
 use crate::protocol::server::{DriverLocation, PresenceChange};
@@ -24,7 +26,7 @@ use crate::protocol::*;
 use crate::risk_client;
 use actix::prelude::*;
 use chrono::{Timelike, Utc};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 /// A driver's availability or registration changed.
@@ -121,17 +123,10 @@ struct Decide {
 #[rtype(result = "()")]
 struct DispatchWaiting;
 
-/// A driver as the Dispatcher sees it.
-#[derive(Debug, Clone)]
-struct IndexEntry {
-    candidate: matching::Candidate,
-    location: Option<Location>,
-}
-
 /// The central Dispatcher.
 pub struct Dispatcher {
     hub: Arc<Hub>,
-    index: HashMap<DriverId, IndexEntry>,
+    index: DriverIndex,
     waiting: Vec<OrderId>,
     presence: BTreeMap<String, BTreeMap<DriverId, PresenceChange>>,
     moved: BTreeMap<DriverId, DriverLocation>,
@@ -156,7 +151,7 @@ impl Dispatcher {
     pub fn new(hub: Arc<Hub>) -> Dispatcher {
         Dispatcher {
             hub,
-            index: HashMap::new(),
+            index: DriverIndex::new(),
             waiting: Vec::new(),
             presence: BTreeMap::new(),
             moved: BTreeMap::new(),
@@ -165,9 +160,7 @@ impl Dispatcher {
     }
 
     fn location_of(&self, d: Option<&DriverId>) -> Option<LatLng> {
-        d.and_then(|d| self.index.get(d))
-            .and_then(|e| e.location)
-            .map(|l| l.point())
+        d.and_then(|d| self.index.get(d)).and_then(|c| c.location)
     }
 
     /// The best available driver for `order`, from where the order is now.
@@ -181,13 +174,9 @@ impl Dispatcher {
         let mut excluded = state.excluded.clone();
         excluded.extend(order.driver_id.clone());
         excluded.extend(also_excluded.cloned());
-        matching::best_driver(
-            self.index.values().map(|e| &e.candidate),
-            &order.fleet,
-            from,
-            &excluded,
-        )
-        .map(|c| c.id.clone())
+        self.index
+            .best(&order.fleet, from, &excluded)
+            .map(|c| c.id.clone())
     }
 
     /// Plans moving an order to `to` (or back to waiting when `None`), with its messages.
@@ -275,16 +264,14 @@ impl Dispatcher {
     fn capacity_of(&self, d: &DriverId) -> i32 {
         self.index
             .get(d)
-            .map(|e| e.candidate.capacity)
+            .map(|c| c.capacity)
             .unwrap_or(self.hub.settings.dispatch.default_capacity)
     }
 
     /// After a committed move: the index, the driver actors and the waiting list follow.
     fn moved_order(&mut self, order: &Order, from: Option<&DriverId>, to: Option<&DriverId>) {
         if let Some(d) = from {
-            if let Some(e) = self.index.get_mut(d) {
-                e.candidate.held = (e.candidate.held - 1).max(0);
-            }
+            self.index.release(d);
             if let Some(a) = self.hub.driver(d) {
                 a.do_send(OrderReleased {
                     order_id: order.id.clone(),
@@ -292,9 +279,7 @@ impl Dispatcher {
             }
         }
         if let Some(d) = to {
-            if let Some(e) = self.index.get_mut(d) {
-                e.candidate.held += 1;
-            }
+            self.index.hold(d);
             if let Some(a) = self.hub.driver(d) {
                 a.do_send(OrderHeld {
                     order_id: order.id.clone(),
@@ -423,11 +408,7 @@ impl Dispatcher {
     /// At most once per `presence_flush_ms`: one `presence` batch per fleet that changed.
     fn flush_presence(&mut self, _: &mut Context<Self>) {
         for (fleet, changes) in std::mem::take(&mut self.presence) {
-            let online = self
-                .index
-                .values()
-                .filter(|e| e.candidate.fleet == fleet && e.candidate.online)
-                .count();
+            let online = self.index.online_in(&fleet);
             let total = changes.len();
             let changes: Vec<_> = changes.into_values().take(50).collect();
             let msg = ServerMsg::Presence {
@@ -481,7 +462,7 @@ impl Handler<DriverChanged> for Dispatcher {
     type Result = ();
 
     fn handle(&mut self, msg: DriverChanged, ctx: &mut Context<Self>) {
-        let was_online = self.index.get(&msg.id).map(|e| e.candidate.online);
+        let was_online = self.index.get(&msg.id).map(|c| c.online);
         if was_online.is_some_and(|w| w != msg.online) || (was_online.is_none() && msg.online) {
             let status = if msg.online {
                 DriverStatus::Online
@@ -490,18 +471,14 @@ impl Handler<DriverChanged> for Dispatcher {
             };
             self.record_presence(&msg.fleet, &msg.id, &msg.name, status);
         }
-        let entry = IndexEntry {
-            candidate: matching::Candidate {
-                id: msg.id.clone(),
-                fleet: msg.fleet,
-                online: msg.online,
-                held: msg.held,
-                capacity: msg.capacity,
-                location: msg.location.map(|l| l.point()),
-            },
-            location: msg.location,
-        };
-        self.index.insert(msg.id, entry);
+        self.index.upsert(matching::Candidate {
+            id: msg.id,
+            fleet: msg.fleet,
+            online: msg.online,
+            held: msg.held,
+            capacity: msg.capacity,
+            location: msg.location.map(|l| l.point()),
+        });
         self.queue_dispatch(ctx);
     }
 }
@@ -510,10 +487,7 @@ impl Handler<DriverMoved> for Dispatcher {
     type Result = ();
 
     fn handle(&mut self, msg: DriverMoved, _: &mut Context<Self>) {
-        if let Some(e) = self.index.get_mut(&msg.id) {
-            e.location = Some(msg.location);
-            e.candidate.location = Some(msg.location.point());
-        }
+        self.index.set_location(&msg.id, msg.location.point());
         let l = msg.location;
         self.moved.insert(
             msg.id.clone(),
@@ -533,8 +507,8 @@ impl Handler<OrderFreed> for Dispatcher {
     type Result = ();
 
     fn handle(&mut self, msg: OrderFreed, ctx: &mut Context<Self>) {
-        if let Some(e) = msg.driver_id.as_ref().and_then(|d| self.index.get_mut(d)) {
-            e.candidate.held = (e.candidate.held - 1).max(0);
+        if let Some(d) = &msg.driver_id {
+            self.index.release(d);
         }
         self.waiting.retain(|o| *o != msg.order_id);
         self.queue_dispatch(ctx);
@@ -566,7 +540,7 @@ impl Handler<DispatchWaiting> for Dispatcher {
             }
             None => false,
         });
-        if orders.is_empty() || !self.index.values().any(|e| e.candidate.is_available()) {
+        if orders.is_empty() || !self.index.any_available() {
             return AtomicResponse::new(ready(()));
         }
         let states = async move {
@@ -834,10 +808,10 @@ impl Handler<CreateOrder> for Dispatcher {
                         "driver {d} does not exist"
                     )))))
                 }
-                Some(e) if e.candidate.fleet != order.fleet => {
+                Some(c) if c.fleet != order.fleet => {
                     return AtomicResponse::new(ready(Err(AppError::conflict(format!(
                         "driver {d} is in fleet {}, the order in fleet {}",
-                        e.candidate.fleet, order.fleet
+                        c.fleet, order.fleet
                     )))))
                 }
                 Some(_) => Some(d.clone()),
@@ -937,13 +911,12 @@ impl Handler<OverrideAssignment> for Dispatcher {
         AtomicResponse::new(self.with_order(
             &msg.order_id.clone(),
             move |act: &mut Self, addr, state| {
-                let Some(entry) = act.index.get(&msg.driver_id) else {
+                let Some(c) = act.index.get(&msg.driver_id) else {
                     return ready(Err(AppError::not_found(format!(
                         "driver {} does not exist",
                         msg.driver_id
                     ))));
                 };
-                let c = &entry.candidate;
                 if state.order.driver_id.as_ref() == Some(&msg.driver_id) {
                     return ready(Err(AppError::conflict(format!(
                         "order {} is already assigned to {}",

@@ -1,0 +1,164 @@
+//! A Dispatcher decision with 10,000 online drivers: where the order is, the nearest available
+//! driver through the spatial index, the decision and the new ETA (what `Decide` computes before
+//! it commits), against the same with the old linear scan; and the cost of keeping the index up
+//! to date as a driver moves.
+//!
+//! Pure code only: the database commit and the publication that follow a decision are measured
+//! by the load generator, not here.
+
+use chrono::Utc;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use rallypoint::dispatch::index::DriverIndex;
+use rallypoint::dispatch::matching::{best_driver, Candidate};
+use rallypoint::dispatch::{decision, matching};
+use rallypoint::protocol::{Action, DriverId, LatLng, OrderStatus};
+use std::collections::HashSet;
+use std::time::Duration;
+
+const DRIVERS: usize = 10_000;
+const FLEET: &str = "default";
+/// Queries cycled through, so no answer stays in a cache line by luck.
+const QUERIES: usize = 1024;
+
+/// A deterministic xorshift: the same drivers and queries on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A point in a 50 km square around Paris, where the drivers of a city fleet are.
+    fn in_city(&mut self) -> LatLng {
+        LatLng {
+            lat: 48.65 + self.unit() * 0.45,
+            lng: 2.0 + self.unit() * 0.7,
+        }
+    }
+}
+
+/// 10,000 online drivers of one fleet, a quarter of them busy with one of their two orders and
+/// one in twenty at capacity.
+fn drivers(rng: &mut Rng) -> Vec<Candidate> {
+    (0..DRIVERS)
+        .map(|i| Candidate {
+            id: DriverId(format!("DRV-{i:05}")),
+            fleet: FLEET.to_string(),
+            online: true,
+            held: match i % 20 {
+                0 => 2,
+                1..=4 => 1,
+                _ => 0,
+            },
+            capacity: 2,
+            location: Some(rng.in_city()),
+        })
+        .collect()
+}
+
+/// What `Decide` knows about a reported order.
+struct Report {
+    status: OrderStatus,
+    driver: DriverId,
+    driver_at: LatLng,
+    pickup: LatLng,
+    dropoff: LatLng,
+}
+
+fn reports(rng: &mut Rng) -> Vec<Report> {
+    (0..QUERIES)
+        .map(|i| Report {
+            status: if i % 2 == 0 {
+                OrderStatus::Assigned
+            } else {
+                OrderStatus::OutForDelivery
+            },
+            driver: DriverId(format!("DRV-{:05}", (rng.unit() * DRIVERS as f64) as usize)),
+            driver_at: rng.in_city(),
+            pickup: rng.in_city(),
+            dropoff: rng.in_city(),
+        })
+        .collect()
+}
+
+/// The decision for a report scored above the threshold, with the driver search given.
+fn decide<'a>(
+    r: &Report,
+    search: impl FnOnce(LatLng, &HashSet<DriverId>) -> Option<&'a Candidate>,
+) -> (Action, Option<chrono::DateTime<Utc>>) {
+    let from = decision::order_position(r.status, Some(r.driver_at), r.pickup);
+    // As `best_for` builds it: the order's exclusions plus its current driver.
+    let excluded: HashSet<DriverId> = [r.driver.clone()].into_iter().collect();
+    let best = search(from, &excluded);
+    let action = decision::decide(0.9, 0.7, best.map(|c| &c.id));
+    let eta = best.map(|c| {
+        let km = decision::remaining_km(OrderStatus::Assigned, c.location, from, r.dropoff);
+        decision::eta(Utc::now(), km, 30.0)
+    });
+    (action, eta)
+}
+
+fn bench_decision(c: &mut Criterion) {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let all = drivers(&mut rng);
+    let reports = reports(&mut rng);
+    let mut index = DriverIndex::new();
+    for d in &all {
+        index.upsert(d.clone());
+    }
+    // The index must answer what the scan answers before either is timed.
+    for r in &reports {
+        let from = decision::order_position(r.status, Some(r.driver_at), r.pickup);
+        let excluded: HashSet<DriverId> = [r.driver.clone()].into_iter().collect();
+        let by_index = index.best(FLEET, from, &excluded).map(|c| &c.id);
+        let by_scan = best_driver(&all, FLEET, from, &excluded).map(|c| &c.id);
+        assert_eq!(by_index, by_scan);
+    }
+
+    let mut group = c.benchmark_group("dispatch");
+    let mut i = 0;
+    group.bench_function(BenchmarkId::new("decision_indexed", DRIVERS), |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES;
+            black_box(decide(&reports[i], |from, ex| index.best(FLEET, from, ex)))
+        })
+    });
+    group.bench_function(BenchmarkId::new("decision_linear_scan", DRIVERS), |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES;
+            // Over the index's own map, as the Dispatcher scanned it before the index.
+            black_box(decide(&reports[i], |from, ex| {
+                best_driver(index.drivers(), FLEET, from, ex)
+            }))
+        })
+    });
+    // A location update as the Dispatcher applies it: out of the tree and back in.
+    let ids: Vec<DriverId> = all.iter().map(|d| d.id.clone()).collect();
+    let moves: Vec<LatLng> = (0..QUERIES).map(|_| rng.in_city()).collect();
+    group.bench_function(BenchmarkId::new("driver_moves", DRIVERS), |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES;
+            index.set_location(&ids[(i * 7919) % DRIVERS], moves[i]);
+        })
+    });
+    group.bench_function(BenchmarkId::new("haversine_km", 1), |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES;
+            black_box(matching::haversine_km(moves[i], moves[(i + 1) % QUERIES]))
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench_decision
+}
+criterion_main!(benches);
