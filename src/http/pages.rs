@@ -5,8 +5,9 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-/// One embedded file: its bytes and content type.
+/// One embedded file: where it is served, its text and its content type.
 struct Asset {
+    path: &'static str,
     body: &'static str,
     content_type: &'static str,
 }
@@ -16,42 +17,34 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 macro_rules! asset {
-    ($file:literal, $type:expr) => {
+    ($path:literal, $file:literal, $type:expr) => {
         Asset {
+            path: $path,
             body: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $file)),
             content_type: $type,
         }
     };
 }
 
-/// Path → file. The pages load their scripts and styles from these paths only.
-fn lookup(path: &str) -> Option<Asset> {
-    Some(match path {
-        "/" | "/driver" => asset!("driver.html", HTML),
-        "/dispatch" => asset!("dispatch.html", HTML),
-        "/client/rallypoint.js" => asset!("rallypoint.js", JS),
-        "/assets/driver.js" => asset!("driver.js", JS),
-        "/assets/dispatch.js" => asset!("dispatch.js", JS),
-        "/assets/common.js" => asset!("common.js", JS),
-        "/assets/style.css" => asset!("style.css", CSS),
-        _ => return None,
-    })
-}
-
-/// Every path served here, for the routes and the tests.
-pub const PATHS: [&str; 7] = [
-    "/",
-    "/driver",
-    "/dispatch",
-    "/client/rallypoint.js",
-    "/assets/driver.js",
-    "/assets/dispatch.js",
-    "/assets/common.js",
+/// Every file served here. The pages load their scripts and styles from these paths only.
+const ASSETS: [Asset; 8] = [
+    asset!("/", "driver.html", HTML),
+    asset!("/driver", "driver.html", HTML),
+    asset!("/dispatch", "dispatch.html", HTML),
+    asset!("/client/rallypoint.js", "rallypoint.js", JS),
+    asset!("/assets/driver.js", "driver.js", JS),
+    asset!("/assets/dispatch.js", "dispatch.js", JS),
+    asset!("/assets/common.js", "common.js", JS),
+    asset!("/assets/style.css", "style.css", CSS),
 ];
 
+fn lookup(path: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.path == path)
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for path in PATHS.iter().chain(["/assets/style.css"].iter()) {
-        cfg.route(path, web::get().to(serve));
+    for asset in &ASSETS {
+        cfg.route(asset.path, web::get().to(serve));
     }
     cfg.route(
         "/favicon.ico",
@@ -82,18 +75,16 @@ mod tests {
 
     #[test]
     fn every_path_has_a_file() {
-        for p in PATHS {
-            let a = lookup(p).unwrap_or_else(|| panic!("{p} has no file"));
-            assert!(!a.body.is_empty(), "{p} is empty");
+        for a in &ASSETS {
+            assert!(!a.body.is_empty(), "{} is empty", a.path);
+            assert!(lookup(a.path).is_some());
         }
-        assert!(lookup("/assets/style.css").is_some());
         assert!(lookup("/nope").is_none());
     }
 
     #[test]
     fn pages_load_nothing_from_elsewhere() {
-        for p in PATHS.iter().chain(["/assets/style.css"].iter()) {
-            let body = lookup(p).map(|a| a.body).unwrap_or_default();
+        for a in &ASSETS {
             for needle in [
                 "src=\"http",
                 "href=\"http",
@@ -103,8 +94,9 @@ mod tests {
                 "@import",
             ] {
                 assert!(
-                    !body.contains(needle),
-                    "{p} loads something from elsewhere: {needle}"
+                    !a.body.contains(needle),
+                    "{} loads something from elsewhere: {needle}",
+                    a.path
                 );
             }
         }

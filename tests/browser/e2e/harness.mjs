@@ -133,7 +133,6 @@ export async function driver(browser, base, id, { online = true } = {}) {
   await page.getByLabel('Driver ID').fill(id);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('#connection[data-state="connected"]').waitFor({ timeout: WAIT });
-  await page.locator('#me-id, #me-name').first().waitFor({ timeout: WAIT });
   if (online) {
     await page.getByRole('button', { name: 'Go online' }).click();
     await page.locator('#my-status', { hasText: /online|busy/ }).waitFor({ timeout: WAIT });
