@@ -7,12 +7,16 @@
 //! (`try_send` of one shared `ByteString` per member), since the real one reads its seq from the
 //! database when it starts. Two layouts:
 //! - `local`: room and members on one arbiter, the layout of a fan-out actor per worker thread;
-//! - `cross_arbiter`: the room on one arbiter and the members spread over two others, as the
-//!   engine's rooms and the HTTP workers' sessions are today.
+//! - `cross_arbiter`: the room on one arbiter and the members spread over two others, each
+//!   messaged by the room across threads (the engine's design before the per-worker fan-out);
+//! - `fanout`: the same placement through the engine's `fanout`: the room sends one `FanOut` per
+//!   worker, and each worker's fan-out actor queues the frame in its members' outboxes and wakes
+//!   them; members drain their outbox in a `StreamHandler`, as `WsSession` does.
 
 use actix::prelude::*;
 use bytestring::ByteString;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rallypoint::actors::fanout::{FanOut, FramesWaiting, Local, Registration, Slot};
 use rallypoint::actors::Deliver;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -115,6 +119,82 @@ async fn broadcast(room: &Addr<Room>, pending: &Pending, iters: u64) -> Duration
     started.elapsed()
 }
 
+/// A session as a worker's fan-out sees it: an outbox it drains when woken.
+struct OutboxMember {
+    pending: Arc<Pending>,
+    outbox: Registration,
+}
+
+impl Actor for OutboxMember {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.add_stream(self.outbox.ready());
+    }
+}
+
+impl StreamHandler<FramesWaiting> for OutboxMember {
+    fn handle(&mut self, _: FramesWaiting, _: &mut Context<Self>) {
+        let mut frames = 0;
+        self.outbox.drain(|text| {
+            black_box(text.len());
+            frames += 1;
+        });
+        if self.pending.left.fetch_sub(frames, Ordering::AcqRel) == frames {
+            self.pending.done.notify_one();
+        }
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
+/// Starts a fan-out and `count` members on the current arbiter; answers the fan-out's address
+/// and the members' slots.
+fn worker(
+    count: usize,
+    pending: Arc<Pending>,
+) -> (Addr<rallypoint::actors::fanout::Fanout>, Vec<Slot>) {
+    let local = Local::start(std::sync::Weak::new(), 1024);
+    let slots = (0..count)
+        .map(|_| {
+            let outbox = local.register(rallypoint::protocol::SessionId(0));
+            let slot = outbox.slot();
+            OutboxMember {
+                pending: pending.clone(),
+                outbox,
+            }
+            .start();
+            slot
+        })
+        .collect();
+    (local.fanout().clone(), slots)
+}
+
+/// The room's side: one `FanOut` per worker with that worker's slots.
+async fn fan_out(
+    workers: &[(Addr<rallypoint::actors::fanout::Fanout>, Arc<[Slot]>)],
+    pending: &Pending,
+    iters: u64,
+) -> Duration {
+    let text = ByteString::from(format!(
+        r#"{{"type":"emergency_event","room":"fleet:default","seq":1,"id":"x","padding":"{}"}}"#,
+        "x".repeat(300)
+    ));
+    let started = Instant::now();
+    for _ in 0..iters {
+        pending.left.store(MEMBERS, Ordering::Release);
+        let frames: Arc<[ByteString]> = Arc::from(vec![text.clone()]);
+        for (addr, slots) in workers {
+            addr.do_send(FanOut {
+                frames: frames.clone(),
+                to: slots.clone(),
+            });
+        }
+        pending.done.notified().await;
+    }
+    started.elapsed()
+}
+
 fn bench_broadcast(c: &mut Criterion) {
     let mut group = c.benchmark_group("broadcast");
     group.throughput(Throughput::Elements(MEMBERS as u64));
@@ -130,6 +210,30 @@ fn bench_broadcast(c: &mut Criterion) {
     let (cross, cross_pending) = system.block_on(async { room(&handles) });
     group.bench_function(BenchmarkId::new("cross_arbiter", MEMBERS), |b| {
         b.iter_custom(|iters| system.block_on(broadcast(&cross, &cross_pending, iters)))
+    });
+
+    let fanout_pending = Arc::new(Pending {
+        left: AtomicUsize::new(0),
+        done: Notify::new(),
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    for a in &handles {
+        let (tx, p) = (tx.clone(), fanout_pending.clone());
+        let per_worker = MEMBERS / handles.len();
+        a.spawn(async move {
+            let (addr, slots) = worker(per_worker, p);
+            let _ = tx.send((addr, Arc::<[Slot]>::from(slots)));
+        });
+    }
+    drop(tx);
+    let shards: Vec<_> = rx.iter().collect();
+    assert_eq!(
+        shards.len(),
+        handles.len(),
+        "every worker started its fan-out"
+    );
+    group.bench_function(BenchmarkId::new("fanout", MEMBERS), |b| {
+        b.iter_custom(|iters| system.block_on(fan_out(&shards, &fanout_pending, iters)))
     });
     group.finish();
 

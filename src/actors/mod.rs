@@ -7,6 +7,7 @@
 
 pub mod dispatcher;
 pub mod driver;
+pub mod fanout;
 pub mod janitor;
 pub mod order;
 pub mod registry;
@@ -275,7 +276,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Sends committed messages to their rooms and logs `[BROADCAST]` with the sessions reached.
+/// Sends committed messages to their rooms and logs `[BROADCAST]` with the deliveries made.
 pub async fn publish(hub: &Hub, what: &str, messages: Vec<db::queries::commit::Published>) {
     publish_timed(hub, what, messages, None).await
 }
@@ -299,17 +300,17 @@ pub async fn publish_timed(
         }
     }
     match hub.rooms.send(registry::Publish { messages }).await {
-        Ok(sessions) => match started {
+        Ok(delivered) => match started {
             Some(t) => {
                 crate::stats::report_broadcast(t.elapsed());
                 log::info!(
-                "[BROADCAST] {what} messages={count} rooms={} to {sessions} sessions after_ms={:.2}",
+                "[BROADCAST] {what} messages={count} rooms={} delivered={delivered} after_ms={:.2}",
                 rooms.join(","),
                 t.elapsed().as_secs_f64() * 1000.0
             )
             }
             None => log::info!(
-                "[BROADCAST] {what} messages={count} rooms={} to {sessions} sessions",
+                "[BROADCAST] {what} messages={count} rooms={} delivered={delivered}",
                 rooms.join(",")
             ),
         },

@@ -1,14 +1,14 @@
 //! `RoomRegistry`: finds or starts the `RoomActor` of a room and routes joins, leaves and
 //! publications to it. It owns no membership itself: each room does.
 
-use super::room::{self, JoinReply, RoomActor};
-use super::{Deliver, Hub};
+use super::room::{self, Endpoint, JoinReply, RoomActor};
+use super::Hub;
 use crate::db::queries::commit::Published;
 use crate::error::AppError;
 use crate::protocol::{Room, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 
 /// Joins a session to a room (see `room::JoinRoom`).
@@ -17,7 +17,7 @@ use std::sync::{Arc, Weak};
 pub struct Join {
     pub room: Room,
     pub session_id: SessionId,
-    pub recipient: Recipient<Deliver>,
+    pub endpoint: Endpoint,
     pub since: Option<i64>,
 }
 
@@ -29,14 +29,15 @@ pub struct Leave {
     pub session_id: SessionId,
 }
 
-/// Delivers committed messages; answers how many distinct sessions were reached.
+/// Delivers committed messages; answers the deliveries made (a member of two of the rooms
+/// counts twice).
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct Publish {
     pub messages: Vec<Published>,
 }
 
-/// Delivers one ephemeral message (presence, locations) to a room.
+/// Delivers one ephemeral message (presence, locations) to a room; answers the members reached.
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct PublishEphemeral {
@@ -97,7 +98,7 @@ impl Handler<Join> for RoomRegistry {
             room?
                 .send(room::JoinRoom {
                     session_id: msg.session_id,
-                    recipient: msg.recipient,
+                    endpoint: msg.endpoint,
                     since: msg.since,
                 })
                 .await?
@@ -140,13 +141,11 @@ impl Handler<Publish> for RoomRegistry {
             }
         }
         Box::pin(async move {
-            let mut reached = HashSet::new();
+            let mut delivered = 0;
             for s in sends {
-                if let Ok(ids) = s.await {
-                    reached.extend(ids);
-                }
+                delivered += s.await.unwrap_or(0);
             }
-            reached.len()
+            delivered
         })
     }
 }
@@ -165,7 +164,6 @@ impl Handler<PublishEphemeral> for RoomRegistry {
                         text: msg.text,
                     })
                     .await
-                    .map(|v| v.len())
                     .unwrap_or(0),
                 None => 0,
             }

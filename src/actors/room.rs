@@ -5,8 +5,14 @@
 //! waits in a small buffer until the gap is filled, from the database if need be. A join with
 //! `since` gets the missed messages from the database before it becomes a member, while the room
 //! processes nothing else, so no message is missed or delivered twice at the seam.
-//! Fan-out uses `try_send`: a member whose queue is full is dropped and told to close (4008).
+//!
+//! Members are reached in two ways. A WebSocket session is reached through its worker's
+//! `Fanout` (see `fanout`): the room sends each worker one message per publication with the
+//! frames and that worker's members, whatever their number. Any other actor that takes `Deliver`
+//! (the tests' probes, tools) is messaged directly with `try_send`; one whose queue is full is
+//! dropped and told to close (4008).
 
+use super::fanout::{FanOut, Fanout, Slot};
 use super::{Deliver, Hub};
 use crate::db::{self, queries};
 use crate::protocol::{server, Room, SessionId};
@@ -24,8 +30,27 @@ const GAP_WAIT: Duration = Duration::from_millis(250);
 #[rtype(result = "Result<JoinReply, crate::error::AppError>")]
 pub struct JoinRoom {
     pub session_id: SessionId,
-    pub recipient: Recipient<Deliver>,
+    pub endpoint: Endpoint,
     pub since: Option<i64>,
+}
+
+/// How a member is reached.
+#[derive(Clone)]
+pub enum Endpoint {
+    /// A session on a worker: through that worker's fan-out.
+    Local {
+        shard: u32,
+        fanout: Addr<Fanout>,
+        slot: Slot,
+    },
+    /// Any actor that takes `Deliver`: messaged directly.
+    Mailbox(Recipient<Deliver>),
+}
+
+impl From<Recipient<Deliver>> for Endpoint {
+    fn from(r: Recipient<Deliver>) -> Endpoint {
+        Endpoint::Mailbox(r)
+    }
 }
 
 /// What a joining session is told: the room's seq, whether the replay is complete, and the
@@ -44,17 +69,17 @@ pub struct LeaveRoom {
     pub session_id: SessionId,
 }
 
-/// Delivers committed messages; answers the sessions reached.
+/// Delivers committed messages; answers the deliveries made (members × messages).
 #[derive(Message)]
-#[rtype(result = "Vec<SessionId>")]
+#[rtype(result = "usize")]
 pub struct PublishSequenced {
     /// (seq, type, text)
     pub messages: Vec<(i64, &'static str, ByteString)>,
 }
 
-/// Delivers an ephemeral message (no seq, not kept); answers the sessions reached.
+/// Delivers an ephemeral message (no seq, not kept); answers the members reached.
 #[derive(Message)]
-#[rtype(result = "Vec<SessionId>")]
+#[rtype(result = "usize")]
 pub struct PublishEphemeral {
     pub kind: &'static str,
     pub text: ByteString,
@@ -66,6 +91,8 @@ pub struct RoomActor {
     name: String,
     /// Members, each with the seq after which it has received everything.
     members: HashMap<SessionId, Member>,
+    /// The workers that have members here, each with its members' slots.
+    shards: HashMap<u32, Shard>,
     /// The last seq delivered to members.
     last_seq: i64,
     /// Messages that arrived ahead of a gap.
@@ -75,10 +102,25 @@ pub struct RoomActor {
 
 /// A member session.
 struct Member {
-    recipient: Recipient<Deliver>,
+    at: MemberAt,
     /// Everything after this seq reached the member (live or replayed).
     from_seq: i64,
 }
+
+enum MemberAt {
+    Shard(u32, Slot),
+    Mailbox(Recipient<Deliver>),
+}
+
+/// A worker with members in this room.
+struct Shard {
+    fanout: Addr<Fanout>,
+    /// The members' slots, shared by every `FanOut` until the membership changes.
+    slots: Option<Arc<[Slot]>>,
+}
+
+/// Frames to fan out together, in order: (type, text).
+type Batch = Vec<(&'static str, ByteString)>;
 
 impl RoomActor {
     pub fn new(hub: Arc<Hub>, room: Room) -> RoomActor {
@@ -86,45 +128,118 @@ impl RoomActor {
             hub,
             name: room.to_string(),
             members: HashMap::new(),
+            shards: HashMap::new(),
             last_seq: 0,
             ahead: BTreeMap::new(),
             gap_check_armed: false,
         }
     }
 
-    /// Sends `text` to every member; drops those that are gone or cannot keep up.
-    fn fan_out(&mut self, kind: &'static str, text: &ByteString) -> Vec<SessionId> {
-        let mut reached = Vec::with_capacity(self.members.len());
-        let mut dropped = Vec::new();
-        for (id, member) in &self.members {
-            match member.recipient.try_send(Deliver::Frame(text.clone())) {
-                Ok(()) => reached.push(*id),
-                Err(SendError::Full(_)) => {
-                    log::warn!(
-                        "[WEBSOCKET] session={id} room={} slow consumer: queue full, closing 4008",
-                        self.name
-                    );
-                    self.hub.evict_slow_consumer(*id);
-                    dropped.push(*id);
-                }
-                Err(SendError::Closed(_)) => dropped.push(*id),
+    /// Adds (or replaces) a member.
+    fn insert_member(&mut self, id: SessionId, endpoint: Endpoint, from_seq: i64) {
+        let at = match endpoint {
+            Endpoint::Local {
+                shard,
+                fanout,
+                slot,
+            } => {
+                self.shards
+                    .entry(shard)
+                    .or_insert_with(|| Shard {
+                        fanout,
+                        slots: None,
+                    })
+                    .slots = None;
+                MemberAt::Shard(shard, slot)
             }
+            Endpoint::Mailbox(r) => MemberAt::Mailbox(r),
+        };
+        if let Some(old) = self.members.insert(id, Member { at, from_seq }) {
+            self.forget_slot(&old.at);
         }
-        for id in dropped {
-            self.members.remove(&id);
-        }
-        crate::stats::messages_out(kind, reached.len());
-        reached
     }
 
-    /// Delivers `seq` if it is next, buffers it if it is ahead, ignores it if already delivered.
-    fn accept(
-        &mut self,
-        seq: i64,
-        kind: &'static str,
-        text: ByteString,
-        reached: &mut Vec<SessionId>,
-    ) {
+    fn remove_member(&mut self, id: SessionId) {
+        if let Some(old) = self.members.remove(&id) {
+            self.forget_slot(&old.at);
+        }
+    }
+
+    /// Marks the member's worker for a new snapshot.
+    fn forget_slot(&mut self, at: &MemberAt) {
+        if let MemberAt::Shard(shard, _) = at {
+            if let Some(s) = self.shards.get_mut(shard) {
+                s.slots = None;
+            }
+        }
+    }
+
+    /// Sends `frames` to every member: one `FanOut` per worker, one `Deliver` per frame to each
+    /// mailbox member (dropping those gone or unable to keep up). Answers the deliveries made.
+    fn fan_out(&mut self, frames: Batch) -> usize {
+        if frames.is_empty() || self.members.is_empty() {
+            return 0;
+        }
+        let mut members = 0;
+        let mut dropped = Vec::new();
+        for (id, member) in &self.members {
+            let MemberAt::Mailbox(recipient) = &member.at else {
+                continue;
+            };
+            for (_, text) in &frames {
+                match recipient.try_send(Deliver::Frame(text.clone())) {
+                    Ok(()) => {}
+                    Err(SendError::Full(_)) => {
+                        log::warn!(
+                            "[WEBSOCKET] session={id} room={} slow consumer: queue full, closing 4008",
+                            self.name
+                        );
+                        self.hub.evict_slow_consumer(*id);
+                        dropped.push(*id);
+                        break;
+                    }
+                    Err(SendError::Closed(_)) => {
+                        dropped.push(*id);
+                        break;
+                    }
+                }
+            }
+            members += 1;
+        }
+        for id in dropped {
+            members -= 1;
+            self.remove_member(id);
+        }
+        let texts: Arc<[ByteString]> = frames.iter().map(|(_, t)| t.clone()).collect();
+        for (id, shard) in self.shards.iter_mut() {
+            let members_map = &self.members;
+            let slots = shard.slots.get_or_insert_with(|| {
+                members_map
+                    .values()
+                    .filter_map(|m| match m.at {
+                        MemberAt::Shard(s, slot) if s == *id => Some(slot),
+                        _ => None,
+                    })
+                    .collect()
+            });
+            if slots.is_empty() {
+                continue;
+            }
+            members += slots.len();
+            shard.fanout.do_send(FanOut {
+                frames: texts.clone(),
+                to: slots.clone(),
+            });
+        }
+        for (kind, _) in &frames {
+            crate::stats::messages_out(kind, members);
+        }
+        members * frames.len()
+    }
+
+    /// Queues `seq` for delivery if it is next (with any buffered ones it unblocks), buffers it
+    /// if it is ahead, ignores it if already delivered.
+    fn accept(&mut self, seq: i64, kind: &'static str, text: ByteString, batch: &mut Batch) {
         if seq <= self.last_seq {
             return;
         }
@@ -132,14 +247,14 @@ impl RoomActor {
             self.ahead.insert(seq, (kind, text));
             return;
         }
-        reached.extend(self.fan_out(kind, &text));
+        batch.push((kind, text));
         self.last_seq = seq;
         while let Some(entry) = self.ahead.first_entry() {
             if *entry.key() != self.last_seq + 1 {
                 break;
             }
             let (seq, (kind, text)) = entry.remove_entry();
-            reached.extend(self.fan_out(kind, &text));
+            batch.push((kind, text));
             self.last_seq = seq;
         }
     }
@@ -166,11 +281,12 @@ impl RoomActor {
             ctx.wait(read.into_actor(act).map(|rows, act, ctx| {
                 match rows {
                     Ok(rows) => {
-                        let mut reached = Vec::new();
+                        let mut batch = Vec::new();
                         for row in rows {
                             let kind = server::frame_type(&row.payload);
-                            act.accept(row.seq, kind, row.payload.into(), &mut reached);
+                            act.accept(row.seq, kind, row.payload.into(), &mut batch);
                         }
+                        act.fan_out(batch);
                     }
                     Err(e) => log::error!("[BROADCAST] room={} gap read failed: {e}", act.name),
                 }
@@ -210,13 +326,7 @@ impl Handler<JoinRoom> for RoomActor {
                 // Nothing missed, unless the client claims more than this room ever had.
                 let recovered = other.map(|s| s <= self.last_seq);
                 let from_seq = upto.unwrap_or(self.last_seq);
-                self.members.insert(
-                    msg.session_id,
-                    Member {
-                        recipient: msg.recipient,
-                        from_seq,
-                    },
-                );
+                self.insert_member(msg.session_id, msg.endpoint, from_seq);
                 let reply = JoinReply {
                     seq: self.last_seq,
                     recovered,
@@ -241,26 +351,22 @@ impl Handler<JoinRoom> for RoomActor {
             let complete = reaches_back && rows.len() as i64 <= limit;
             let mut replay = Vec::new();
             if complete {
+                let mut batch = Vec::new();
                 for row in rows {
                     let text: ByteString = row.payload.into();
                     if row.seq > act.last_seq {
                         // Committed but not yet announced here: everyone gets it now, in order.
-                        let mut reached = Vec::new();
                         let kind = server::frame_type(&text);
-                        act.accept(row.seq, kind, text.clone(), &mut reached);
+                        act.accept(row.seq, kind, text.clone(), &mut batch);
                     }
                     if upto.is_none_or(|u| row.seq <= u) {
                         replay.push(text);
                     }
                 }
+                // To the members before this one, which has it in its replay.
+                act.fan_out(batch);
             }
-            act.members.insert(
-                msg.session_id,
-                Member {
-                    recipient: msg.recipient,
-                    from_seq: since,
-                },
-            );
+            act.insert_member(msg.session_id, msg.endpoint, since);
             Ok(JoinReply {
                 seq: act.last_seq,
                 recovered: Some(complete),
@@ -274,7 +380,7 @@ impl Handler<LeaveRoom> for RoomActor {
     type Result = ();
 
     fn handle(&mut self, msg: LeaveRoom, _: &mut Context<Self>) {
-        self.members.remove(&msg.session_id);
+        self.remove_member(msg.session_id);
     }
 }
 
@@ -282,18 +388,18 @@ impl Handler<PublishSequenced> for RoomActor {
     type Result = MessageResult<PublishSequenced>;
 
     fn handle(&mut self, msg: PublishSequenced, ctx: &mut Context<Self>) -> Self::Result {
-        let mut reached = Vec::new();
+        let mut batch = Vec::with_capacity(msg.messages.len());
         for (seq, kind, text) in msg.messages {
-            self.accept(seq, kind, text, &mut reached);
+            self.accept(seq, kind, text, &mut batch);
         }
+        let delivered = self.fan_out(batch);
         self.arm_gap_check(ctx);
         log::debug!(
-            "[BROADCAST] room={} seq={} sessions={}",
+            "[BROADCAST] room={} seq={} delivered={delivered}",
             self.name,
             self.last_seq,
-            reached.len()
         );
-        MessageResult(reached)
+        MessageResult(delivered)
     }
 }
 
@@ -301,6 +407,6 @@ impl Handler<PublishEphemeral> for RoomActor {
     type Result = MessageResult<PublishEphemeral>;
 
     fn handle(&mut self, msg: PublishEphemeral, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.fan_out(msg.kind, &msg.text))
+        MessageResult(self.fan_out(vec![(msg.kind, msg.text)]))
     }
 }

@@ -51,6 +51,8 @@ pub struct WsSession {
     socket: Option<ConnSocket>,
     /// This session's place under `limits.max_connections`, given back when it is dropped.
     _slot: ConnectionSlot,
+    /// Where its worker's fan-out queues room frames for it.
+    outbox: super::fanout::Registration,
 }
 
 impl WsSession {
@@ -61,8 +63,10 @@ impl WsSession {
         socket: Option<ConnSocket>,
         slot: ConnectionSlot,
     ) -> WsSession {
+        let id = hub.next_session_id();
+        let outbox = super::fanout::local(&hub).register(id);
         WsSession {
-            id: hub.next_session_id(),
+            id,
             hub,
             claims,
             hb: Instant::now(),
@@ -77,6 +81,7 @@ impl WsSession {
             close_when_answered: None,
             socket,
             _slot: slot,
+            outbox,
         }
     }
 
@@ -163,6 +168,7 @@ impl WsSession {
         let claims = self.claims.clone();
         let id = self.id;
         let recipient = ctx.address().recipient::<Deliver>();
+        let endpoint = self.outbox.endpoint();
         let since = std::mem::take(&mut self.since);
         let rooms = auth::default_rooms(&claims);
         let work = async move {
@@ -191,7 +197,7 @@ impl WsSession {
                     .send(Join {
                         room: room.clone(),
                         session_id: id,
-                        recipient: recipient.clone(),
+                        endpoint: endpoint.clone(),
                         since: since.get(&name).copied(),
                     })
                     .await??;
@@ -445,7 +451,7 @@ impl WsSession {
             return self.answer(ctx, reference, outcome_of(Err(e)));
         };
         let (hub, claims, id) = (self.hub.clone(), self.claims.clone(), self.id);
-        let recipient = ctx.address().recipient::<Deliver>();
+        let endpoint = self.outbox.endpoint();
         let already = self.rooms.contains(&room);
         let work = async move {
             let order_driver = match &room {
@@ -469,7 +475,7 @@ impl WsSession {
                 .send(Join {
                     room: room.clone(),
                     session_id: id,
-                    recipient,
+                    endpoint,
                     since,
                 })
                 .await??;
@@ -629,6 +635,7 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.hub.settings.limits.outbound_queue);
+        ctx.add_stream(self.outbox.ready());
         crate::stats::session_opened(self.claims.role.as_str());
         if !self
             .hub
@@ -686,6 +693,17 @@ impl Handler<Deliver> for WsSession {
             Deliver::Close { code, reason } => self.close(ctx, code, &reason),
         }
     }
+}
+
+/// Room frames queued by this worker's fan-out: all of them are written now, so they leave in
+/// one write.
+impl StreamHandler<super::fanout::FramesWaiting> for WsSession {
+    fn handle(&mut self, _: super::fanout::FramesWaiting, ctx: &mut Self::Context) {
+        self.outbox.drain(|frame| ctx.text(frame));
+    }
+
+    // The outbox lives as long as the session: its end stops nothing.
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {

@@ -105,7 +105,7 @@ impl Engine {
                 .send(Join {
                     room: room.clone(),
                     session_id: SessionId(self.next_session),
-                    recipient: probe.clone().recipient(),
+                    endpoint: probe.clone().recipient().into(),
                     since: None,
                 })
                 .await
