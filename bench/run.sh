@@ -10,9 +10,11 @@
 #   bench/run.sh                              # SIZES="5000 10000", 10 reports/s for 30 s
 #   SIZES=1000 DURATION=10 bench/run.sh       # a quick look
 #   SERVERS="rallypoint floor" bench/run.sh   # a subset
+#   IDLE=0 bench/run.sh                       # without the idle-memory runs
 #
 # Settings (environment): SIZES, RATE (10), DURATION (30), DRIVERS (100), SERVERS (all three),
-# OUT (bench/results), LOADGEN_ARGS (extra flags for every run).
+# IDLE (19000: clients of the idle runs, which hold the connections 5 s and read the server's RSS
+# per connection; 0 skips them), OUT (bench/results), LOADGEN_ARGS (extra flags for every run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,7 @@ RATE="${RATE:-10}"
 DURATION="${DURATION:-30}"
 DRIVERS="${DRIVERS:-100}"
 SERVERS="${SERVERS:-rallypoint floor socketio}"
+IDLE="${IDLE:-19000}"
 OUT="${OUT:-bench/results}"
 LOADGEN_ARGS="${LOADGEN_ARGS:-}"
 TARGET="${CARGO_TARGET_DIR:-target}"
@@ -100,16 +103,35 @@ for size in $SIZES; do
   done
 done
 
+idle=()
+if [ "$IDLE" -gt 0 ]; then
+  for server in $SERVERS; do
+    say "$server, $IDLE idle clients: RSS per connection"
+    start "$server"
+    args=(--server "127.0.0.1:$port" --clients "$IDLE" --drivers "$DRIVERS" --idle 5
+      --server-pid "$server_pid" --label "$server" --json "$OUT/$server-idle-$IDLE.json")
+    case "$server" in
+      floor) args+=(--no-orders) ;;
+      socketio) args+=(--protocol socketio) ;;
+    esac
+    # shellcheck disable=SC2086
+    "$TARGET/release/rallypoint-loadgen" "${args[@]}" $LOADGEN_ARGS || echo "loadgen exit $? for $server idle" >&2
+    stop
+    idle+=("$OUT/$server-idle-$IDLE.json")
+  done
+fi
+
 say "results: $OUT/latest.json"
-python3 - "$OUT/latest.json" "${runs[@]}" <<'EOF'
+IDLE_RUNS="${idle[*]:-}" python3 - "$OUT/latest.json" "${runs[@]}" <<'EOF'
 import json, os, platform, subprocess, sys, datetime
 out, paths = sys.argv[1], sys.argv[2:]
 runs = [json.load(open(p)) for p in paths if os.path.exists(p)]
+idle = [json.load(open(p)) for p in os.environ.get("IDLE_RUNS", "").split() if os.path.exists(p)]
 cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
 machine = {"cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
            "date": datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
 commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
-json.dump({"machine": machine, "commit": commit, "runs": runs}, open(out, 'w'), indent=2)
+json.dump({"machine": machine, "commit": commit, "runs": runs, "idle": idle}, open(out, 'w'), indent=2)
 print(f"{machine['date']}, commit {commit}, {machine['cpus']} × {cpu}")
 print("| server | clients | held | reports | events expected | missing | p50 ms | p95 ms | p99 ms | max ms | deliveries/s | RSS/conn KiB | server CPU % | loadgen CPU % |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -125,6 +147,13 @@ for n in sorted({r['clients'] for r in runs}):
     for other in ('floor', 'socketio'):
         if ours and by.get((other, n)):
             print(f"p99 ratio at {n} clients: rallypoint / {other} = {ours / by[(other, n)]:.2f}")
+if idle:
+    print()
+    print("| server | idle clients | held | RSS before KiB | RSS held KiB | RSS/conn KiB |")
+    print("|---|---|---|---|---|---|")
+    for r in idle:
+        print(f"| {r['label']} | {r['clients']} | {r['connections_held']} | {r['server_rss_before_kib']} "
+              f"| {r['server_rss_after_connect_kib']} | {r['server_rss_per_connection_kib']:.2f} |")
 EOF
 
 say "plot: $OUT/latency.png"

@@ -143,7 +143,11 @@ impl Application {
                 .app_data(http::query_config())
                 .app_data(http::path_config())
                 .wrap(
+                    // Not /ws: a WebSocket's response lives as long as the session, and the
+                    // logger would keep a copy of its format per session (sessions log their own
+                    // `[WEBSOCKET]` lines).
                     actix_web::middleware::Logger::new("[HTTP] %U status=%s %Dms")
+                        .exclude("/ws")
                         .log_target("rallypoint::http"),
                 )
                 .configure(http::configure)

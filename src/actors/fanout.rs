@@ -107,12 +107,15 @@ impl Table {
 /// Numbers the workers' fan-outs (unique in the process).
 static NEXT_SHARD: AtomicU32 = AtomicU32::new(1);
 
-/// This thread's fan-out for one hub: its actor and its table of sessions.
+/// This thread's fan-out for one hub: its actor and its table of sessions. Cloned by every
+/// session of the thread, so it is one shared allocation (cloning an `Addr` allocates).
 #[derive(Clone)]
-pub struct Local {
+pub struct Local(Rc<LocalInner>);
+
+struct LocalInner {
     shard: u32,
     addr: Addr<Fanout>,
-    table: Rc<RefCell<Table>>,
+    table: RefCell<Table>,
 }
 
 thread_local! {
@@ -135,7 +138,7 @@ pub fn local(hub: &Arc<Hub>) -> Local {
         let local = Local::start(Arc::downgrade(hub), hub.settings.limits.outbound_queue);
         log::debug!(
             "[BROADCAST] fan-out {} started on {:?}",
-            local.shard,
+            local.0.shard,
             std::thread::current().name()
         );
         locals.push((Arc::downgrade(hub), local.clone()));
@@ -147,27 +150,28 @@ impl Local {
     /// Starts a fan-out on the current arbiter: `capacity` frames per outbox, slow consumers
     /// evicted through `hub` (none when it is gone). `local` keeps one per thread and hub.
     pub fn start(hub: Weak<Hub>, capacity: usize) -> Local {
-        let table = Rc::new(RefCell::new(Table::default()));
-        let fanout = Fanout {
-            hub,
-            table: table.clone(),
-            capacity: capacity.max(1),
-        };
-        Local {
-            shard: NEXT_SHARD.fetch_add(1, Ordering::Relaxed),
-            addr: fanout.start(),
-            table,
-        }
+        Local(Rc::new_cyclic(|me: &std::rc::Weak<LocalInner>| {
+            let fanout = Fanout {
+                hub,
+                local: me.clone(),
+                capacity: capacity.max(1),
+            };
+            LocalInner {
+                shard: NEXT_SHARD.fetch_add(1, Ordering::Relaxed),
+                addr: fanout.start(),
+                table: RefCell::new(Table::default()),
+            }
+        }))
     }
 
     /// The fan-out actor, which takes `FanOut`.
     pub fn fanout(&self) -> &Addr<Fanout> {
-        &self.addr
+        &self.0.addr
     }
 
     /// Gives a session an outbox; it is removed when the `Registration` is dropped.
     pub fn register(&self, session: SessionId) -> Registration {
-        let slot = self.table.borrow_mut().insert(session);
+        let slot = self.0.table.borrow_mut().insert(session);
         Registration {
             local: self.clone(),
             slot,
@@ -185,8 +189,8 @@ impl Registration {
     /// How a room reaches this session: through this worker's fan-out.
     pub fn endpoint(&self) -> super::room::Endpoint {
         super::room::Endpoint::Local {
-            shard: self.local.shard,
-            fanout: self.local.addr.clone(),
+            shard: self.local.0.shard,
+            fanout: self.local.0.addr.clone(),
             slot: self.slot,
         }
     }
@@ -198,7 +202,7 @@ impl Registration {
 
     /// Hands every waiting frame to `write`, in order.
     pub fn drain(&self, mut write: impl FnMut(ByteString)) {
-        let mut table = self.local.table.borrow_mut();
+        let mut table = self.local.0.table.borrow_mut();
         if let Some(outbox) = table.get(self.slot) {
             while let Some(frame) = outbox.frames.pop_front() {
                 write(frame);
@@ -209,7 +213,7 @@ impl Registration {
     /// A stream that yields whenever frames wait in the outbox (the session drains it then).
     pub fn ready(&self) -> Ready {
         Ready {
-            table: self.local.table.clone(),
+            local: self.local.clone(),
             slot: self.slot,
         }
     }
@@ -217,13 +221,13 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.local.table.borrow_mut().remove(self.slot);
+        self.local.0.table.borrow_mut().remove(self.slot);
     }
 }
 
 /// Yields `FramesWaiting` when the outbox has frames; ends when the outbox is gone.
 pub struct Ready {
-    table: Rc<RefCell<Table>>,
+    local: Local,
     slot: Slot,
 }
 
@@ -234,7 +238,7 @@ impl futures_util::Stream for Ready {
     type Item = FramesWaiting;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<FramesWaiting>> {
-        let mut table = self.table.borrow_mut();
+        let mut table = self.local.0.table.borrow_mut();
         let Some(outbox) = table.get(self.slot) else {
             return Poll::Ready(None);
         };
@@ -252,7 +256,8 @@ impl futures_util::Stream for Ready {
 /// One worker's fan-out actor.
 pub struct Fanout {
     hub: Weak<Hub>,
-    table: Rc<RefCell<Table>>,
+    /// Weak: the actor's `Addr` lives in it.
+    local: std::rc::Weak<LocalInner>,
     /// `limits.outbound_queue`: frames an outbox may hold.
     capacity: usize,
 }
@@ -265,9 +270,12 @@ impl Handler<FanOut> for Fanout {
     type Result = ();
 
     fn handle(&mut self, msg: FanOut, _: &mut Context<Self>) {
+        let Some(local) = self.local.upgrade() else {
+            return;
+        };
         let mut slow = Vec::new();
         {
-            let mut table = self.table.borrow_mut();
+            let mut table = local.table.borrow_mut();
             for slot in msg.to.iter() {
                 let Some(outbox) = table.get(*slot) else {
                     continue; // gone since the room's snapshot

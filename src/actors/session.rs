@@ -21,7 +21,7 @@ use crate::protocol::*;
 use actix::prelude::*;
 use actix_web_actors::ws;
 use futures_util::future::LocalBoxFuture;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,8 @@ pub struct WsSession {
     claims: Claims,
     /// Last time the peer showed it was alive.
     hb: Instant,
-    rooms: HashSet<Room>,
+    /// The rooms joined (a handful: a Vec is smaller than a set).
+    rooms: Vec<Room>,
     /// Positions given on the connect URL (`since=ROOM:SEQ,...`), for the default rooms.
     since: HashMap<String, i64>,
     window_start: Instant,
@@ -70,7 +71,7 @@ impl WsSession {
             hub,
             claims,
             hb: Instant::now(),
-            rooms: HashSet::new(),
+            rooms: Vec::new(),
             since,
             window_start: Instant::now(),
             window_count: 0,
@@ -107,27 +108,33 @@ impl WsSession {
         ctx.stop();
     }
 
-    /// Pings every heartbeat; drops a peer silent for 2.5 heartbeats.
+    /// Pings every heartbeat; drops a peer silent for 2.5 heartbeats; arms the token's expiry
+    /// once it falls before the next beat (one timer per session for most of its life, not two).
     fn heartbeat(&self, ctx: &mut ws::WebsocketContext<Self>) {
         let rt = &self.hub.settings.realtime;
-        let timeout = rt.client_timeout();
-        ctx.run_interval(rt.heartbeat(), move |act, ctx| {
+        let (every, timeout) = (rt.heartbeat(), rt.client_timeout());
+        ctx.run_interval(every, move |act, ctx| {
             if act.hb.elapsed() > timeout {
                 log::warn!("[WEBSOCKET] session={} heartbeat timeout", act.id);
                 act.close(ctx, close::HEARTBEAT_TIMEOUT, "heartbeat timeout");
                 return;
             }
             ctx.ping(b"");
+            act.arm_expiry(ctx);
         });
     }
 
-    /// Closes the session with 4001 when its token expires.
+    /// Closes the session with 4001 when its token expires: arms a timer when the expiry comes
+    /// before the next heartbeat (which checks again), and cancels one armed for an older token.
     fn arm_expiry(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         if let Some(h) = self.expiry.take() {
             ctx.cancel_future(h);
         }
         let left = self.claims.exp - chrono::Utc::now().timestamp();
         let left = Duration::from_secs(left.max(0) as u64);
+        if left > self.hub.settings.realtime.heartbeat() {
+            return;
+        }
         self.expiry = Some(ctx.run_later(left, |act, ctx| {
             act.send(ctx, &ServerMsg::error(None, &AppError::TokenExpired));
             act.close(ctx, close::TOKEN_EXPIRED, "token expired");
@@ -237,7 +244,9 @@ impl WsSession {
                 },
             );
             for (room, reply) in joined {
-                act.rooms.insert(room.clone());
+                if !act.rooms.contains(&room) {
+                    act.rooms.push(room.clone());
+                }
                 act.write_join(ctx, &room, reply);
             }
         }));
@@ -373,7 +382,8 @@ impl WsSession {
             ClientMsg::Join { room, since } => self.join(ctx, reference, &room, since),
             ClientMsg::Leave { room } => {
                 let outcome = match Room::parse(&room) {
-                    Some(r) if self.rooms.remove(&r) => {
+                    Some(r) if self.rooms.contains(&r) => {
+                        self.rooms.retain(|x| *x != r);
                         self.hub.rooms.do_send(Leave {
                             rooms: vec![r],
                             session_id: self.id,
@@ -485,7 +495,9 @@ impl WsSession {
         ctx.wait(work.into_actor(self).map(move |res, act, ctx| match res {
             Ok((room, reply)) => {
                 let seq = reply.seq;
-                act.rooms.insert(room.clone());
+                if !act.rooms.contains(&room) {
+                    act.rooms.push(room.clone());
+                }
                 act.write_join(ctx, &room, reply);
                 if let Some(r) = reference {
                     act.send(
@@ -660,7 +672,7 @@ impl Actor for WsSession {
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.hub.session_closed(self.id);
         self.hub.rooms.do_send(Leave {
-            rooms: self.rooms.drain().collect(),
+            rooms: std::mem::take(&mut self.rooms),
             session_id: self.id,
         });
         if let Some(d) = self.claims.driver().and_then(|d| self.hub.driver(d)) {

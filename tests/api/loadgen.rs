@@ -90,6 +90,53 @@ async fn a_small_run_against_the_engine_delivers_every_event_to_every_client() {
     assert_eq!(report["reports_refused"], 0);
 }
 
+#[actix_web::test]
+async fn an_idle_run_holds_every_connection_and_reads_the_servers_memory() {
+    let app = spawn_app(TestDb::sqlite()).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let json = dir.path().join("idle.json");
+    let args: Vec<String> = [
+        "--server",
+        &format!("127.0.0.1:{}", app.port),
+        "--clients",
+        "30",
+        "--idle",
+        "0.2",
+        "--server-pid",
+        &std::process::id().to_string(),
+        "--secret",
+        &app.settings.auth.secret,
+        "--json",
+        &json.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = actix_web::rt::task::spawn_blocking(move || run_loadgen(&args))
+        .await
+        .expect("the loadgen thread ends");
+    assert!(
+        out.status.success(),
+        "loadgen exited {:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report is written"))
+            .expect("the JSON report parses");
+    assert_eq!(report["connections_held"], 30, "{report:#}");
+    assert_eq!(report["reports_sent"], 0, "{report:#}");
+    assert_eq!(report["events_missing"], 0, "{report:#}");
+    // This test process is the server: its RSS was read before and while holding them.
+    assert!(
+        report["server_rss_before_kib"].as_u64().unwrap_or(0) > 0,
+        "{report:#}"
+    );
+    assert!(
+        report["server_rss_per_connection_kib"].is_number(),
+        "{report:#}"
+    );
+}
+
 /// The Socket.IO baseline as a child process, killed when dropped.
 struct NodeServer(Child);
 

@@ -59,6 +59,11 @@ pub struct Args {
     #[arg(long)]
     pub reports: Option<u64>,
 
+    /// Idle run: hold the connections this many seconds once all are ready, then read the
+    /// server's RSS (per connection) and stop; no orders, no reports.
+    #[arg(long)]
+    pub idle: Option<f64>,
+
     /// Seconds to wait after the last report for events still on their way.
     #[arg(long, default_value_t = 10.0)]
     pub drain: f64,
@@ -120,6 +125,9 @@ const MAX_REPORTS_PER_REPORTER_PER_SEC: f64 = 40.0;
 impl Args {
     /// The number of reports the run sends.
     pub fn total_reports(&self) -> u64 {
+        if self.idle.is_some() {
+            return 0;
+        }
         match self.reports {
             Some(n) => n,
             None => (self.rate * self.duration).round() as u64,
@@ -180,8 +188,14 @@ impl Args {
         if self.reports.is_none() && !(self.duration.is_finite() && self.duration > 0.0) {
             return bad("--duration must be a positive number of seconds".into());
         }
-        if self.total_reports() == 0 {
-            return bad("the run would send no report".into());
+        if let Some(idle) = self.idle {
+            if !(idle.is_finite() && idle >= 0.0) {
+                return bad("--idle must be 0 or more seconds".into());
+            }
+        } else if self.total_reports() == 0 {
+            return bad(
+                "the run would send no report (for an idle run, pass --idle SECONDS)".into(),
+            );
         }
         if !(self.drain.is_finite() && self.drain >= 0.0) {
             return bad("--drain must be 0 or more seconds".into());

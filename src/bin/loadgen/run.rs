@@ -119,8 +119,18 @@ pub async fn run(args: &Args, fd_limit: u64) -> Result<Summary, LoadgenError> {
         let connect_started = Instant::now();
         scheduler.wait_ready(&shared, args).await?;
         let connect_seconds = connect_started.elapsed().as_secs_f64();
+        if let Some(idle) = args.idle {
+            // The server settles (set-up answers, presence) before its RSS is read.
+            eprintln!(
+                "loadgen: idle: holding {} connections for {idle} s",
+                args.clients
+            );
+            tokio::time::sleep(Duration::from_secs_f64(idle)).await;
+        }
         let rss_after = args.server_pid.and_then(sys::rss_kib);
-        scheduler.give_orders(args).await?;
+        if args.idle.is_none() {
+            scheduler.give_orders(args).await?;
+        }
         let recipients = shared.ready.load(Relaxed) as u64;
         let window = Window::open(args.server_pid);
         scheduler.send_reports(&tally, args).await;
