@@ -32,6 +32,15 @@ struct Pending {
     done: Notify,
 }
 
+impl Pending {
+    fn new() -> Arc<Pending> {
+        Arc::new(Pending {
+            left: AtomicUsize::new(0),
+            done: Notify::new(),
+        })
+    }
+}
+
 /// A session as the room sees it: something that takes a `Deliver`.
 struct Member {
     pending: Arc<Pending>,
@@ -85,10 +94,7 @@ impl Handler<Publish> for Room {
 /// A room of `MEMBERS` members, placed on `arbiters` in turn (the current one when empty), and
 /// the countdown they share.
 fn room(arbiters: &[ArbiterHandle]) -> (Addr<Room>, Arc<Pending>) {
-    let pending = Arc::new(Pending {
-        left: AtomicUsize::new(0),
-        done: Notify::new(),
-    });
+    let pending = Pending::new();
     let members = (0..MEMBERS)
         .map(|i| {
             let p = pending.clone();
@@ -103,12 +109,17 @@ fn room(arbiters: &[ArbiterHandle]) -> (Addr<Room>, Arc<Pending>) {
     (Room { members }.start(), pending)
 }
 
-/// Times `iters` broadcasts, each until its last member has handled it.
-async fn broadcast(room: &Addr<Room>, pending: &Pending, iters: u64) -> Duration {
-    let text = ByteString::from(format!(
+/// The frame every bench fans out: an `emergency_event` of about 380 bytes.
+fn frame() -> ByteString {
+    ByteString::from(format!(
         r#"{{"type":"emergency_event","room":"fleet:default","seq":1,"id":"x","padding":"{}"}}"#,
         "x".repeat(300)
-    ));
+    ))
+}
+
+/// Times `iters` broadcasts, each until its last member has handled it.
+async fn broadcast(room: &Addr<Room>, pending: &Pending, iters: u64) -> Duration {
+    let text = frame();
     let started = Instant::now();
     for _ in 0..iters {
         pending.left.store(MEMBERS, Ordering::Release);
@@ -176,10 +187,7 @@ async fn fan_out(
     pending: &Pending,
     iters: u64,
 ) -> Duration {
-    let text = ByteString::from(format!(
-        r#"{{"type":"emergency_event","room":"fleet:default","seq":1,"id":"x","padding":"{}"}}"#,
-        "x".repeat(300)
-    ));
+    let text = frame();
     let started = Instant::now();
     for _ in 0..iters {
         pending.left.store(MEMBERS, Ordering::Release);
@@ -212,10 +220,7 @@ fn bench_broadcast(c: &mut Criterion) {
         b.iter_custom(|iters| system.block_on(broadcast(&cross, &cross_pending, iters)))
     });
 
-    let fanout_pending = Arc::new(Pending {
-        left: AtomicUsize::new(0),
-        done: Notify::new(),
-    });
+    let fanout_pending = Pending::new();
     let (tx, rx) = std::sync::mpsc::channel();
     for a in &handles {
         let (tx, p) = (tx.clone(), fanout_pending.clone());

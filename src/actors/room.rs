@@ -210,7 +210,11 @@ impl RoomActor {
             members -= 1;
             self.remove_member(id);
         }
-        let texts: Arc<[ByteString]> = frames.iter().map(|(_, t)| t.clone()).collect();
+        let texts: Arc<[ByteString]> = if self.shards.is_empty() {
+            Arc::new([])
+        } else {
+            frames.iter().map(|(_, t)| t.clone()).collect()
+        };
         for (id, shard) in self.shards.iter_mut() {
             let members_map = &self.members;
             let slots = shard.slots.get_or_insert_with(|| {
