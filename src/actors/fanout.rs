@@ -296,8 +296,7 @@ impl Handler<FanOut> for Fanout {
         }
         if let Some(hub) = self.hub.upgrade() {
             for id in slow {
-                log::warn!("[WEBSOCKET] session={id} slow consumer: outbox full, closing 4008");
-                hub.evict_slow_consumer(id);
+                hub.evict_slow_consumer(id, "outbox");
             }
         }
     }

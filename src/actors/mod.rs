@@ -137,7 +137,9 @@ impl Hub {
 
     /// Tells a session that cannot keep up to close with 4008, and shuts its socket down if it
     /// has not closed after `CUT_OFF_AFTER` (a peer that stopped reading stalls the session).
-    pub fn evict_slow_consumer(self: &Arc<Self>, id: crate::protocol::SessionId) {
+    /// `full` names the queue it filled, for the log.
+    pub fn evict_slow_consumer(self: &Arc<Self>, id: crate::protocol::SessionId, full: &str) {
+        log::warn!("[WEBSOCKET] session={id} slow consumer: {full} full, closing 4008");
         let Some(recipient) = lock(&self.sessions).get(&id).map(|s| s.recipient.clone()) else {
             return;
         };

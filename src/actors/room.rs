@@ -190,11 +190,8 @@ impl RoomActor {
                 match recipient.try_send(Deliver::Frame(text.clone())) {
                     Ok(()) => {}
                     Err(SendError::Full(_)) => {
-                        log::warn!(
-                            "[WEBSOCKET] session={id} room={} slow consumer: queue full, closing 4008",
-                            self.name
-                        );
-                        self.hub.evict_slow_consumer(*id);
+                        let queue = format!("mailbox (room {})", self.name);
+                        self.hub.evict_slow_consumer(*id, &queue);
                         dropped.push(*id);
                         break;
                     }
