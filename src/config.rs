@@ -42,6 +42,8 @@ pub struct DatabaseSettings {
     pub url: String,
     pub pool_size: u32,
     pub connect_timeout_ms: u64,
+    /// SQLite's `PRAGMA synchronous` (off, normal, full, extra).
+    pub sqlite_synchronous: String,
 }
 
 #[derive(Clone, Deserialize)]
@@ -148,6 +150,12 @@ impl Settings {
         if self.database.pool_size == 0 {
             return invalid("database.pool_size", "must be at least 1");
         }
+        if self.database.sqlite_synchronous().is_none() {
+            return invalid(
+                "database.sqlite_synchronous",
+                "must be one of \"off\", \"normal\", \"full\" (the default) or \"extra\"",
+            );
+        }
         if !(0.0..=1.0).contains(&self.dispatch.reassign_threshold) {
             return invalid("dispatch.reassign_threshold", "must be between 0 and 1");
         }
@@ -213,6 +221,17 @@ impl RiskSettings {
 impl DatabaseSettings {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The `PRAGMA synchronous` value, or `None` when the key names none.
+    pub fn sqlite_synchronous(&self) -> Option<&'static str> {
+        match self.sqlite_synchronous.to_ascii_lowercase().as_str() {
+            "off" => Some("OFF"),
+            "normal" => Some("NORMAL"),
+            "full" => Some("FULL"),
+            "extra" => Some("EXTRA"),
+            _ => None,
+        }
     }
 }
 

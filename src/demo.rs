@@ -89,6 +89,7 @@ pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
             .send(CreateOrder {
                 order,
                 driver: Some(DriverId(driver.into())),
+                answer: None,
             })
             .await??;
     }

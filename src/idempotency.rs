@@ -1,17 +1,23 @@
 //! Exactly-once for what clients send: a state-changing message or REST `POST` carrying an
 //! idempotency key is done once per (`sub`, key) within `realtime.idempotency_window_s`; a repeat
-//! gets the first answer. Answers are kept in the database, so they survive a restart. A repeat
-//! that arrives while the first is still running is refused with `conflict` (retry shortly).
+//! gets the first answer (SPEC 3, 4).
+//!
+//! The key is claimed in the database before anything else (so two sends at once can never both
+//! do the work: the second gets `conflict` while the first runs, its answer after), and the work
+//! is given an `AnswerKey`: the actor that commits the effect writes the answer under the key in
+//! the same transaction (`commit::Change::answer`). So an acknowledged change and its answer are
+//! durable together: a crash between them cannot make a resend do the work twice. Work without a
+//! committed effect (a refusal, a repeated accept) has its answer written after it.
 
 use crate::actors::Hub;
+use crate::db::queries::idempotency::{Claim, StoredAnswer};
 use crate::db::{self, queries};
 use crate::error::{AppError, ErrorCode};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// A stored answer: the ack body, or the error.
+/// A stored answer: the work's value, or the error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -20,7 +26,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn from_result(r: &Result<serde_json::Value, AppError>) -> Outcome {
+    pub fn from_result(r: &Result<serde_json::Value, AppError>) -> Outcome {
         match r {
             Ok(v) => Outcome::Ok(v.clone()),
             Err(e) => Outcome::Error {
@@ -29,40 +35,47 @@ impl Outcome {
             },
         }
     }
+
+    /// An internal failure is not a definite answer: it is not kept, and may be retried.
+    fn is_definite(&self) -> bool {
+        !matches!(
+            self,
+            Outcome::Error {
+                code: ErrorCode::Internal,
+                ..
+            }
+        )
+    }
 }
 
-/// Keys being worked on in this node.
-#[derive(Default)]
-pub struct InFlight(Mutex<HashSet<(String, String)>>);
+/// The key a request's work runs under: whoever commits the work's effect stores its answer
+/// with it (`answer_ok`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerKey {
+    sub: String,
+    key: String,
+}
 
-impl InFlight {
-    /// Claims (`sub`, `key`); the claim is released when the returned guard is dropped.
-    fn claim(hub: &Arc<Hub>, sub: &str, key: &str) -> Option<Claimed> {
-        let entry = (sub.to_string(), key.to_string());
-        let mut set = hub.inflight.0.lock().unwrap_or_else(|e| e.into_inner());
-        set.insert(entry.clone()).then(|| Claimed {
-            hub: hub.clone(),
-            entry,
+impl AnswerKey {
+    /// The answer a successful work returning `value` gives, to store with its effect. The value
+    /// must be exactly what the work's future returns.
+    pub fn answer_ok<T: Serialize>(&self, value: &T) -> Option<StoredAnswer> {
+        let value = serde_json::to_value(value).ok()?;
+        self.stored(&Outcome::Ok(value))
+    }
+
+    fn stored(&self, outcome: &Outcome) -> Option<StoredAnswer> {
+        Some(StoredAnswer {
+            sub: self.sub.clone(),
+            key: self.key.clone(),
+            response: serde_json::to_string(outcome).ok()?,
         })
     }
 }
 
-/// A claimed key, released on drop whatever happens to the work.
-struct Claimed {
-    hub: Arc<Hub>,
-    entry: (String, String),
-}
-
-impl Drop for Claimed {
-    fn drop(&mut self) {
-        let mut set = self
-            .hub
-            .inflight
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        set.remove(&self.entry);
-    }
+/// The answer to store for `key`, if there is a key: what the effect's commit takes.
+pub fn answer_ok<T: Serialize>(key: Option<&AnswerKey>, value: &T) -> Option<StoredAnswer> {
+    key.and_then(|k| k.answer_ok(value))
 }
 
 /// Counts a request's work among those running, for a graceful shutdown to wait for.
@@ -84,13 +97,15 @@ impl Drop for Running {
     }
 }
 
-/// Runs `work` once per (`sub`, `key`); without a key, simply runs it.
+/// Runs `work` once per (`sub`, `key`); without a key, simply runs it. `work` is given the
+/// claimed key, to pass to the actor that commits its effect.
 ///
 /// The work runs as its own task: a client that disconnects, or a session that stops, while it
 /// runs does not cancel it halfway, so what it commits is also recorded under its key, and a
 /// resend after the reconnect gets the first answer.
-pub async fn once<F>(hub: Arc<Hub>, sub: String, key: Option<String>, work: F) -> Outcome
+pub async fn once<W, F>(hub: Arc<Hub>, sub: String, key: Option<String>, work: W) -> Outcome
 where
+    W: FnOnce(Option<AnswerKey>) -> F + 'static,
     F: Future<Output = Result<serde_json::Value, AppError>> + 'static,
 {
     let running = Running::new(&hub);
@@ -106,67 +121,73 @@ where
     })
 }
 
-async fn run_once<F>(hub: Arc<Hub>, sub: String, key: Option<String>, work: F) -> Outcome
+async fn run_once<W, F>(hub: Arc<Hub>, sub: String, key: Option<String>, work: W) -> Outcome
 where
+    W: FnOnce(Option<AnswerKey>) -> F,
     F: Future<Output = Result<serde_json::Value, AppError>>,
 {
     let Some(key) = key else {
-        return Outcome::from_result(&work.await);
+        return Outcome::from_result(&work(None).await);
     };
     let window = chrono::Duration::seconds(hub.settings.realtime.idempotency_window_s as i64);
-    let (s, k) = (sub.clone(), key.clone());
-    let found = db::run(&hub.pool, move |c| {
-        Ok(queries::idempotency::find(
+    let (s, k, node) = (sub.clone(), key.clone(), hub.node_id.clone());
+    let claimed = db::run(&hub.pool, move |c| {
+        let now = chrono::Utc::now();
+        Ok(queries::idempotency::claim(
             c,
             &s,
             &k,
-            chrono::Utc::now() - window,
+            &node,
+            now,
+            now - window,
         )?)
     })
     .await;
-    match found {
-        Ok(Some(stored)) => {
-            if let Ok(outcome) = serde_json::from_str::<Outcome>(&stored) {
-                log::info!("[EVENT_RECEIVED] repeat sub={sub} idempotency_key={key}: first answer");
+    match claimed {
+        Ok(Claim::Claimed) => {}
+        Ok(Claim::Answered(stored)) => match serde_json::from_str::<Outcome>(&stored) {
+            Ok(outcome) => {
+                log::info!(
+                    "[EVENT_RECEIVED] repeat sub={sub:?} idempotency_key={key:?}: first answer"
+                );
                 return outcome;
             }
+            Err(e) => {
+                return Outcome::from_result(&Err(AppError::internal(format!(
+                    "the stored answer of idempotency_key {key:?} is unreadable: {e}"
+                ))))
+            }
+        },
+        Ok(Claim::Running) => {
+            return Outcome::from_result(&Err(AppError::conflict(
+                "a request with this idempotency_key is still running; retry shortly",
+            )))
         }
-        Ok(None) => {}
         Err(e) => return Outcome::from_result(&Err(e)),
     }
-    let Some(claimed) = InFlight::claim(&hub, &sub, &key) else {
-        return Outcome::from_result(&Err(AppError::conflict(
-            "a request with this idempotency_key is still running; retry shortly",
-        )));
+    let answer_key = AnswerKey {
+        sub: sub.clone(),
+        key: key.clone(),
     };
-    let result = work.await;
-    let outcome = Outcome::from_result(&result);
-    // Only definite answers are kept: an internal failure may be retried.
-    let keep = !matches!(
-        &outcome,
-        Outcome::Error {
-            code: ErrorCode::Internal,
-            ..
-        }
-    );
-    if keep {
-        if let Ok(text) = serde_json::to_string(&outcome) {
-            let (s, k) = (sub.clone(), key.clone());
-            if let Err(e) = db::run(&hub.pool, move |c| {
-                Ok(queries::idempotency::store(
-                    c,
-                    &s,
-                    &k,
-                    &text,
-                    chrono::Utc::now(),
-                )?)
-            })
-            .await
-            {
-                log::error!("[EVENT_RECEIVED] storing idempotency key failed: {e}");
-            }
-        }
+    let outcome = Outcome::from_result(&work(Some(answer_key.clone())).await);
+    let pool = hub.pool.clone();
+    let written = if outcome.is_definite() {
+        // A no-op when the effect's transaction wrote it already.
+        let stored = answer_key.stored(&outcome);
+        db::run(&pool, move |c| match stored {
+            Some(a) => Ok(queries::idempotency::answer_if_unanswered(c, &a)?),
+            None => Ok(0),
+        })
+        .await
+    } else {
+        // Free the key for a retry, unless the effect committed with its answer after all.
+        db::run(&pool, move |c| {
+            Ok(queries::idempotency::release(c, &sub, &key)?)
+        })
+        .await
+    };
+    if let Err(e) = written {
+        log::error!("[EVENT_RECEIVED] recording the answer of an idempotency key failed: {e}");
     }
-    drop(claimed);
     outcome
 }

@@ -127,12 +127,7 @@ fn token(
 }
 
 fn migrate(settings: &Settings) -> Result<(), Failure> {
-    let pool = db::connect(
-        &settings.database.url,
-        settings.database.pool_size,
-        settings.database.connect_timeout(),
-    )
-    .map_err(|e| (1, e.to_string()))?;
+    let pool = db::connect(&settings.database).map_err(|e| (1, e.to_string()))?;
     let ran = db::migrate(&pool).map_err(|e| (1, e.to_string()))?;
     println!("migrations run: {ran} ({})", settings.database.url);
     Ok(())

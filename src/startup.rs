@@ -65,20 +65,21 @@ async fn rebuild(hub: &Arc<Hub>) -> Result<(), AppError> {
                 .or_default()
                 .insert(order.id.clone());
         }
-        if order.status == OrderStatus::Pending {
-            waiting.push(order.id.clone());
-        }
-        hub.spawn_order(OrderState {
+        let state = OrderState {
             order,
             excluded: excluded.remove(&id).unwrap_or_default(),
-        });
+        };
+        if state.order.status == OrderStatus::Pending {
+            waiting.push(state.clone());
+        }
+        hub.spawn_order(state);
         count += 1;
     }
     for row in &drivers {
         start_driver(hub, row, held.remove(&row.id).unwrap_or_default());
     }
-    for order_id in waiting {
-        hub.dispatcher.do_send(EnqueueOrder { order_id });
+    for state in waiting {
+        hub.dispatcher.do_send(EnqueueOrder { state });
     }
     log::info!(
         "[STARTUP] rebuilt drivers={} active_orders={count}",
@@ -97,16 +98,13 @@ pub struct Application {
 impl Application {
     /// Builds everything and binds `server.bind` (port 0 picks a free port).
     pub async fn build(settings: Settings) -> Result<Application, AppError> {
-        let pool = db::connect(
-            &settings.database.url,
-            settings.database.pool_size,
-            settings.database.connect_timeout(),
-        )?;
+        let pool = db::connect(&settings.database)?;
         let p = pool.clone();
         let ran = web::block(move || db::migrate(&p)).await??;
         log::info!(
-            "[STARTUP] database backend={} migrations_run={ran}",
-            db::Backend::from_url(&settings.database.url).name()
+            "[STARTUP] database backend={} migrations_run={ran} sqlite_synchronous={}",
+            db::Backend::from_url(&settings.database.url).name(),
+            settings.database.sqlite_synchronous().unwrap_or("?")
         );
         raise_open_files_limit(settings.limits.max_connections as u64);
         let listener = crate::http::listener::bind(&settings.server.bind).map_err(|e| {

@@ -21,6 +21,7 @@ use crate::db::{self, queries};
 use crate::dispatch::index::DriverIndex;
 use crate::dispatch::{decision, matching, risk};
 use crate::error::AppError;
+use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::server::{DriverLocation, PresenceChange};
 use crate::protocol::*;
 use crate::risk_client;
@@ -58,11 +59,11 @@ pub struct OrderFreed {
     pub driver_id: Option<DriverId>,
 }
 
-/// An order waits for a driver.
+/// An order waits for a driver (at start-up, rebuilt from the database).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct EnqueueOrder {
-    pub order_id: OrderId,
+    pub state: OrderState,
 }
 
 /// An emergency report, from a session or REST. Answers the `emergency_event`.
@@ -73,6 +74,8 @@ pub struct ReportIncident {
     pub order_id: OrderId,
     pub kind: IncidentKind,
     pub comment: Option<String>,
+    /// The request's idempotency key: the answer is committed with the decision.
+    pub answer: Option<AnswerKey>,
 }
 
 /// A new order; dispatched to `driver` or, without one, to the best available driver.
@@ -81,6 +84,7 @@ pub struct ReportIncident {
 pub struct CreateOrder {
     pub order: Order,
     pub driver: Option<DriverId>,
+    pub answer: Option<AnswerKey>,
 }
 
 /// The driver an order was offered to declines it.
@@ -89,6 +93,7 @@ pub struct CreateOrder {
 pub struct DeclineOrder {
     pub driver_id: DriverId,
     pub order_id: OrderId,
+    pub answer: Option<AnswerKey>,
 }
 
 /// An admin moves an order to a driver of its choice.
@@ -100,6 +105,7 @@ pub struct OverrideAssignment {
     pub driver_id: DriverId,
     pub reason: String,
     pub force: bool,
+    pub answer: Option<AnswerKey>,
 }
 
 /// The decision phase of a report, once its risk is known.
@@ -116,6 +122,7 @@ struct Decide {
     risk_source: RiskSource,
     /// When the report arrived, for the report-to-broadcast time in the log.
     received: std::time::Instant,
+    answer: Option<AnswerKey>,
 }
 
 /// Assigns the first waiting order that has an available driver.
@@ -127,7 +134,10 @@ struct DispatchWaiting;
 pub struct Dispatcher {
     hub: Arc<Hub>,
     index: DriverIndex,
-    waiting: Vec<OrderId>,
+    /// The orders waiting for a driver, oldest first, as they are: only the Dispatcher makes an
+    /// order wait or takes it out of waiting (a cancel tells it with `OrderFreed`), so it decides
+    /// from its own copy without asking each order's actor.
+    waiting: Vec<OrderState>,
     presence: BTreeMap<String, BTreeMap<DriverId, PresenceChange>>,
     moved: BTreeMap<DriverId, DriverLocation>,
     dispatch_queued: bool,
@@ -143,6 +153,8 @@ fn ready<T: 'static>(v: T) -> Fut<T> {
 struct Move {
     change: Change,
     next: Order,
+    /// The drivers the order must not go to, before this move's own exclusion.
+    excluded: HashSet<DriverId>,
     from: Option<DriverId>,
     to: Option<DriverId>,
 }
@@ -256,6 +268,7 @@ impl Dispatcher {
                 ..Default::default()
             },
             next,
+            excluded: state.excluded.clone(),
             from,
             to: to.cloned(),
         }
@@ -269,7 +282,8 @@ impl Dispatcher {
     }
 
     /// After a committed move: the index, the driver actors and the waiting list follow.
-    fn moved_order(&mut self, order: &Order, from: Option<&DriverId>, to: Option<&DriverId>) {
+    fn moved_order(&mut self, state: OrderState, from: Option<&DriverId>, to: Option<&DriverId>) {
+        let order = &state.order;
         if let Some(d) = from {
             self.index.release(d);
             if let Some(a) = self.hub.driver(d) {
@@ -286,9 +300,10 @@ impl Dispatcher {
                 });
             }
         }
-        self.waiting.retain(|o| *o != order.id);
-        if order.status == OrderStatus::Pending {
-            self.waiting.push(order.id.clone());
+        let id = order.id.clone();
+        self.waiting.retain(|w| w.order.id != id);
+        if state.order.status == OrderStatus::Pending {
+            self.waiting.push(state);
         }
     }
 
@@ -304,9 +319,11 @@ impl Dispatcher {
         let Move {
             change,
             next,
+            mut excluded,
             from,
             to,
         } = mv;
+        excluded.extend(exclude.clone());
         let send = order_addr.send(ApplyChange {
             change,
             next: next.clone(),
@@ -314,7 +331,11 @@ impl Dispatcher {
         });
         Box::pin(fut::wrap_future(send).map(move |res, act: &mut Self, ctx| {
             let published = res??;
-            act.moved_order(&next, from.as_ref(), to.as_ref());
+            let state = OrderState {
+                order: next.clone(),
+                excluded,
+            };
+            act.moved_order(state, from.as_ref(), to.as_ref());
             if from.is_some() {
                 // The driver it was taken from may take an order that waits.
                 act.queue_dispatch(ctx);
@@ -347,21 +368,14 @@ impl Dispatcher {
         actix::spawn(async move { publish_timed(&hub, what, published, started).await });
     }
 
-    /// The order's actor and current state, or `not_found`/`conflict` for a missing or finished one.
+    /// The order's actor and current state. An order with no actor is answered at once, with no
+    /// database read: the commands check first (`actors::missing_order`), so this only catches
+    /// an order that finished a moment ago.
     fn load_order(&self, id: &OrderId) -> Fut<Result<(Addr<OrderActor>, OrderState), AppError>> {
         let Some(addr) = self.hub.order(id) else {
-            let (pool, id) = (self.hub.pool.clone(), id.clone());
-            return Box::pin(fut::wrap_future(async move {
-                let row = db::run(&pool, {
-                    let id = id.clone();
-                    move |c| Ok(queries::orders::find(c, &id.0)?)
-                })
-                .await?;
-                Err(match row {
-                    Some(r) => AppError::conflict(format!("order {id} is {}", r.status)),
-                    None => AppError::not_found(format!("order {id} does not exist")),
-                })
-            }));
+            return ready(Err(AppError::not_found(format!(
+                "order {id} does not exist or is already finished"
+            ))));
         };
         Box::pin(fut::wrap_future(async move {
             let state = addr.send(GetOrder).await?;
@@ -382,6 +396,22 @@ impl Dispatcher {
                     Err(e) => ready(Err(e)),
                 }),
         )
+    }
+
+    /// Reads a waiting order back from its actor (after a failed assignment), without blocking
+    /// anything: it waits again if it is still pending.
+    fn refresh_waiting(&self, id: OrderId, ctx: &mut Context<Self>) {
+        let Some(addr) = self.hub.order(&id) else {
+            return;
+        };
+        let me = ctx.address();
+        actix::spawn(async move {
+            if let Ok(state) = addr.send(GetOrder).await {
+                if state.order.status == OrderStatus::Pending {
+                    me.do_send(EnqueueOrder { state });
+                }
+            }
+        });
     }
 
     /// Queues one `DispatchWaiting` when orders wait. Through the mailbox, not `ctx.notify`: a
@@ -510,7 +540,7 @@ impl Handler<OrderFreed> for Dispatcher {
         if let Some(d) = &msg.driver_id {
             self.index.release(d);
         }
-        self.waiting.retain(|o| *o != msg.order_id);
+        self.waiting.retain(|w| w.order.id != msg.order_id);
         self.queue_dispatch(ctx);
     }
 }
@@ -519,8 +549,12 @@ impl Handler<EnqueueOrder> for Dispatcher {
     type Result = ();
 
     fn handle(&mut self, msg: EnqueueOrder, ctx: &mut Context<Self>) {
-        if !self.waiting.contains(&msg.order_id) {
-            self.waiting.push(msg.order_id);
+        if !self
+            .waiting
+            .iter()
+            .any(|w| w.order.id == msg.state.order.id)
+        {
+            self.waiting.push(msg.state);
         }
         self.queue_dispatch(ctx);
     }
@@ -531,56 +565,42 @@ impl Handler<DispatchWaiting> for Dispatcher {
 
     fn handle(&mut self, _: DispatchWaiting, _: &mut Context<Self>) -> Self::Result {
         self.dispatch_queued = false;
-        // The first waiting order (oldest first) that some available driver can take.
-        let mut orders: Vec<(OrderId, Addr<OrderActor>)> = Vec::new();
-        self.waiting.retain(|id| match self.hub.order(id) {
-            Some(a) => {
-                orders.push((id.clone(), a));
-                true
-            }
-            None => false,
-        });
-        if orders.is_empty() || !self.index.any_available() {
+        // Orders whose actor is gone (finished meanwhile) wait no more.
+        let hub = self.hub.clone();
+        self.waiting.retain(|w| hub.order(&w.order.id).is_some());
+        if !self.index.any_available() {
             return AtomicResponse::new(ready(()));
         }
-        let states = async move {
-            let mut out = Vec::new();
-            for (_, a) in orders {
-                if let Ok(s) = a.send(GetOrder).await {
-                    out.push((a, s));
-                }
-            }
-            out
+        // The first waiting order (oldest first) that some available driver can take, decided
+        // from the Dispatcher's own state: no message to any order's actor.
+        let found = self.waiting.iter().find_map(|w| {
+            let to = self.best_for(w, None)?;
+            Some((w.clone(), to))
+        });
+        let Some((state, to)) = found else {
+            return AtomicResponse::new(ready(()));
         };
-        AtomicResponse::new(Box::pin(fut::wrap_future(states).then(
-            |states, act: &mut Self, _| {
-                for (addr, state) in states {
-                    if state.order.status != OrderStatus::Pending {
-                        act.waiting.retain(|o| *o != state.order.id);
-                        continue;
+        let Some(addr) = self.hub.order(&state.order.id) else {
+            return AtomicResponse::new(ready(()));
+        };
+        let mv = self.plan_move(&state, Some(&to), AssignReason::Dispatch, None, true);
+        log::info!("[DECISION] order={} waiting -> driver={to}", state.order.id);
+        AtomicResponse::new(Box::pin(
+            self.commit_move(addr, mv, None, "order_assigned", None)
+                .map(move |res, act, ctx| {
+                    match res {
+                        Ok(_) => {}
+                        // The order changed meanwhile (a cancel raced it): it is re-read from its
+                        // actor, outside this section, before it is tried again.
+                        Err(e) => {
+                            log::warn!("[DECISION] assigning a waiting order failed: {e}");
+                            act.waiting.retain(|w| w.order.id != state.order.id);
+                            act.refresh_waiting(state.order.id.clone(), ctx);
+                        }
                     }
-                    if let Some(to) = act.best_for(&state, None) {
-                        let mv =
-                            act.plan_move(&state, Some(&to), AssignReason::Dispatch, None, true);
-                        log::info!("[DECISION] order={} waiting -> driver={to}", state.order.id);
-                        return Box::pin(
-                            act.commit_move(addr, mv, None, "order_assigned", None).map(
-                                |res, act, ctx| {
-                                    if let Err(e) = res {
-                                        log::warn!(
-                                            "[DECISION] assigning a waiting order failed: {e}"
-                                        );
-                                    } else {
-                                        act.queue_dispatch(ctx);
-                                    }
-                                },
-                            ),
-                        ) as Fut<()>;
-                    }
-                }
-                ready(())
-            },
-        )))
+                    act.queue_dispatch(ctx);
+                }),
+        ))
     }
 }
 
@@ -694,6 +714,7 @@ impl Handler<ReportIncident> for Dispatcher {
                     risk_score: score,
                     risk_source: source,
                     received,
+                    answer: msg.answer,
                 });
                 fut::wrap_future(async move { decide.await? })
             })) as Fut<_>
@@ -755,6 +776,7 @@ impl Handler<Decide> for Dispatcher {
                     let change = Change {
                         incident: Some(incident),
                         messages: announce_to,
+                        answer: answer_ok(msg.answer.as_ref(), &event),
                         ..Default::default()
                     };
                     let pool = act.hub.pool.clone();
@@ -778,6 +800,7 @@ impl Handler<Decide> for Dispatcher {
                 announce_to.append(&mut mv.change.messages);
                 mv.change.messages = announce_to;
                 mv.change.incident = Some(incident);
+                mv.change.answer = answer_ok(msg.answer.as_ref(), &event);
                 mv.change.exclusion = msg
                     .reported_driver
                     .as_ref()
@@ -827,12 +850,14 @@ impl Handler<CreateOrder> for Dispatcher {
                 let mv = self.plan_move(&before, Some(d), AssignReason::Dispatch, None, true);
                 let mut change = mv.change;
                 change.order = Some(OrderWrite::Insert(mv.next.clone()));
+                change.answer = answer_ok(msg.answer.as_ref(), &mv.next);
                 (mv.next, change)
             }
             None => {
                 let change = Change {
                     order: Some(OrderWrite::Insert(order.clone())),
                     messages: OrderActor::updated_messages(&order),
+                    answer: answer_ok(msg.answer.as_ref(), &order),
                     ..Default::default()
                 };
                 (order, change)
@@ -848,7 +873,14 @@ impl Handler<CreateOrder> for Dispatcher {
                     order: order.clone(),
                     excluded: HashSet::new(),
                 });
-                act.moved_order(&order, None, to.as_ref());
+                act.moved_order(
+                    OrderState {
+                        order: order.clone(),
+                        excluded: HashSet::new(),
+                    },
+                    None,
+                    to.as_ref(),
+                );
                 log::info!(
                     "[DECISION] order={} created fleet={} driver={}",
                     order.id,
@@ -886,6 +918,7 @@ impl Handler<DeclineOrder> for Dispatcher {
                 let to = act.best_for(&state, Some(&msg.driver_id));
                 let mut mv = act.plan_move(&state, to.as_ref(), AssignReason::Decline, None, true);
                 mv.change.exclusion = Some((msg.driver_id.0.clone(), "declined".into()));
+                mv.change.answer = answer_ok(msg.answer.as_ref(), &mv.next);
                 log::info!(
                     "[DECISION] order={} declined by={} next={}",
                     o.id,
@@ -958,6 +991,7 @@ impl Handler<OverrideAssignment> for Dispatcher {
                     forced: i32::from(msg.force),
                     created_at: to_db(Utc::now()),
                 });
+                mv.change.answer = answer_ok(msg.answer.as_ref(), &mv.next);
                 log::info!(
                     "[OVERRIDE] order={} from={} to={} by={} force={} reason={:?}",
                     state.order.id,

@@ -10,6 +10,7 @@ use super::{publish, Deliver, Hub};
 use crate::db::queries::{self, commit};
 use crate::db::{self};
 use crate::error::AppError;
+use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::*;
 use actix::prelude::*;
 use std::collections::{BTreeSet, HashMap};
@@ -99,6 +100,7 @@ pub struct DetachSession {
 #[rtype(result = "Result<DriverStatus, AppError>")]
 pub struct SetAvailability {
     pub status: AvailabilityStatus,
+    pub answer: Option<AnswerKey>,
 }
 
 /// A new position from the driver's device.
@@ -154,6 +156,7 @@ impl DriverActor {
     fn set_online(
         &mut self,
         online: bool,
+        answer: Option<AnswerKey>,
     ) -> ResponseActFuture<Self, Result<DriverStatus, AppError>> {
         if self.state.online == online {
             return Box::pin(fut::ready(Ok(self.state.status())));
@@ -167,6 +170,7 @@ impl DriverActor {
                 if online { "online" } else { "offline" }.to_string(),
             )),
             messages: vec![self.state.status_message(status)],
+            answer: answer_ok(answer.as_ref(), &status),
             ..Default::default()
         };
         let pool = self.hub.pool.clone();
@@ -254,7 +258,7 @@ impl Handler<DetachSession> for DriverActor {
                     "[WEBSOCKET] driver={} gone past the grace period: offline",
                     act.state.id
                 );
-                ctx.wait(act.set_online(false).map(|res, act, _| {
+                ctx.wait(act.set_online(false, None).map(|res, act, _| {
                     if let Err(e) = res {
                         log::error!(
                             "[WEBSOCKET] driver={} could not go offline: {e}",
@@ -272,7 +276,7 @@ impl Handler<SetAvailability> for DriverActor {
     type Result = AtomicResponse<Self, Result<DriverStatus, AppError>>;
 
     fn handle(&mut self, msg: SetAvailability, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(self.set_online(msg.status == AvailabilityStatus::Online))
+        AtomicResponse::new(self.set_online(msg.status == AvailabilityStatus::Online, msg.answer))
     }
 }
 

@@ -49,8 +49,8 @@ pub struct Hub {
     pub connections: AtomicUsize,
     next_session: AtomicU64,
     pub started: std::time::Instant,
-    /// Idempotency keys being worked on in this node.
-    pub inflight: crate::idempotency::InFlight,
+    /// This process's id, unique per start: whose claims of idempotency keys are whose.
+    pub node_id: String,
     /// State-changing requests (WebSocket or REST) whose work is running.
     pub actions_running: AtomicUsize,
     /// Set when a graceful shutdown starts: new sessions are refused or closed with 1012.
@@ -99,7 +99,7 @@ impl Hub {
             connections: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             started: std::time::Instant::now(),
-            inflight: Default::default(),
+            node_id: uuid::Uuid::new_v4().to_string(),
             actions_running: AtomicUsize::new(0),
             shutting_down: Default::default(),
             sessions: Default::default(),
@@ -338,12 +338,17 @@ pub async fn ensure_driver(
         hub.settings.dispatch.default_capacity,
     );
     let stored = db::run(&hub.pool, move |c| {
-        // Another node or tab may have registered it a moment ago: the stored row wins.
-        if let Some(existing) = db::queries::drivers::find(c, &row.id)? {
-            return Ok(existing);
+        // Another node or tab may be registering it at this moment: the insert does nothing
+        // then, and the stored row wins (SPEC 2: two first connections both succeed).
+        if db::queries::drivers::insert_new(c, &row)? {
+            return Ok(row);
         }
-        db::queries::drivers::insert(c, &row)?;
-        Ok(row)
+        db::queries::drivers::find(c, &row.id)?.ok_or_else(|| {
+            crate::error::AppError::internal(format!(
+                "driver {} vanished while registering",
+                row.id
+            ))
+        })
     })
     .await?;
     log::info!(
@@ -354,13 +359,25 @@ pub async fn ensure_driver(
     Ok(start_driver(hub, &stored, Default::default()))
 }
 
-/// Starts a driver's actor from its row and tells the Dispatcher about it.
-pub fn start_driver(
-    hub: &Arc<Hub>,
+/// The answer for an order with no actor: `not_found`, or `conflict` when it is finished. It
+/// reads the database, so callers run it outside every actor's atomic section (SPEC 4: an id a
+/// client sends never stalls the Dispatcher).
+pub async fn missing_order(hub: &Hub, id: &OrderId) -> crate::error::AppError {
+    use crate::error::AppError;
+    let key = id.0.clone();
+    match db::run(&hub.pool, move |c| Ok(db::queries::orders::find(c, &key)?)).await {
+        Ok(Some(row)) => AppError::conflict(format!("order {id} is {}", row.status)),
+        Ok(None) => AppError::not_found(format!("order {id} does not exist")),
+        Err(e) => e,
+    }
+}
+
+/// A driver's state from its row and the orders it holds.
+pub fn driver_state(
     row: &db::models::DriverRow,
     orders: std::collections::BTreeSet<OrderId>,
-) -> Addr<driver::DriverActor> {
-    let state = driver::DriverState {
+) -> driver::DriverState {
+    driver::DriverState {
         id: DriverId(row.id.clone()),
         name: row.name.clone(),
         fleet: row.fleet.clone(),
@@ -368,7 +385,16 @@ pub fn start_driver(
         online: row.is_online(),
         location: row.location(),
         orders,
-    };
+    }
+}
+
+/// Starts a driver's actor from its row and tells the Dispatcher about it.
+pub fn start_driver(
+    hub: &Arc<Hub>,
+    row: &db::models::DriverRow,
+    orders: std::collections::BTreeSet<OrderId>,
+) -> Addr<driver::DriverActor> {
+    let state = driver_state(row, orders);
     let changed = state.changed();
     let addr = hub.spawn_driver(state);
     hub.dispatcher.do_send(changed);

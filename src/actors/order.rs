@@ -13,6 +13,7 @@ use crate::db::queries::commit::{self, Change, OrderWrite, Published};
 use crate::db::{self};
 use crate::dispatch::{decision, lifecycle};
 use crate::error::AppError;
+use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::*;
 use actix::prelude::*;
 use chrono::Utc;
@@ -45,6 +46,7 @@ pub struct ApplyChange {
 #[rtype(result = "Result<Order, AppError>")]
 pub struct Accept {
     pub driver_id: DriverId,
+    pub answer: Option<AnswerKey>,
 }
 
 /// The order's driver moves it along: picked_up, out_for_delivery, delivered.
@@ -53,6 +55,7 @@ pub struct Accept {
 pub struct SetDeliveryStatus {
     pub driver_id: DriverId,
     pub status: DeliveryStatus,
+    pub answer: Option<AnswerKey>,
 }
 
 /// A dispatcher or admin cancels the order.
@@ -60,6 +63,7 @@ pub struct SetDeliveryStatus {
 #[rtype(result = "Result<Order, AppError>")]
 pub struct Cancel {
     pub by: String,
+    pub answer: Option<AnswerKey>,
 }
 
 /// One active order.
@@ -115,6 +119,7 @@ impl OrderActor {
     fn driver_step(
         &mut self,
         driver_id: &DriverId,
+        answer: Option<&AnswerKey>,
         step: impl FnOnce(&Order, &mut Order) -> Result<bool, AppError>,
     ) -> ResponseActFuture<Self, Result<Order, AppError>> {
         let current = &self.state.order;
@@ -140,6 +145,7 @@ impl OrderActor {
                 expected_version: current.version,
             }),
             messages: Self::updated_messages(&next),
+            answer: answer_ok(answer, &next),
             ..Default::default()
         };
         let result = next.clone();
@@ -202,19 +208,23 @@ impl Handler<Accept> for OrderActor {
     type Result = AtomicResponse<Self, Result<Order, AppError>>;
 
     fn handle(&mut self, msg: Accept, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(self.driver_step(&msg.driver_id, |current, next| {
-            if current.status != OrderStatus::Assigned {
-                return Err(AppError::conflict(format!(
-                    "order {} is {}, there is nothing to accept",
-                    current.id, current.status
-                )));
-            }
-            if current.accepted_at.is_some() {
-                return Ok(false);
-            }
-            next.accepted_at = Some(Utc::now());
-            Ok(true)
-        }))
+        AtomicResponse::new(self.driver_step(
+            &msg.driver_id,
+            msg.answer.as_ref(),
+            |current, next| {
+                if current.status != OrderStatus::Assigned {
+                    return Err(AppError::conflict(format!(
+                        "order {} is {}, there is nothing to accept",
+                        current.id, current.status
+                    )));
+                }
+                if current.accepted_at.is_some() {
+                    return Ok(false);
+                }
+                next.accepted_at = Some(Utc::now());
+                Ok(true)
+            },
+        ))
     }
 }
 
@@ -224,26 +234,30 @@ impl Handler<SetDeliveryStatus> for OrderActor {
     fn handle(&mut self, msg: SetDeliveryStatus, _: &mut Context<Self>) -> Self::Result {
         let to = OrderStatus::from(msg.status);
         let speed = self.hub.settings.dispatch.average_speed_kmh;
-        AtomicResponse::new(self.driver_step(&msg.driver_id, move |current, next| {
-            if current.status == to {
-                return Ok(false);
-            }
-            if current.status == OrderStatus::Assigned && current.accepted_at.is_none() {
-                return Err(AppError::conflict(format!(
-                    "accept order {} before moving it to {to}",
-                    current.id
-                )));
-            }
-            lifecycle::check_transition(current.status, to).map_err(AppError::conflict)?;
-            next.status = to;
-            next.eta = if to == OrderStatus::Delivered {
-                None
-            } else {
-                let km = decision::remaining_km(to, None, current.pickup, current.dropoff);
-                Some(decision::eta(Utc::now(), km, speed))
-            };
-            Ok(true)
-        }))
+        AtomicResponse::new(self.driver_step(
+            &msg.driver_id,
+            msg.answer.as_ref(),
+            move |current, next| {
+                if current.status == to {
+                    return Ok(false);
+                }
+                if current.status == OrderStatus::Assigned && current.accepted_at.is_none() {
+                    return Err(AppError::conflict(format!(
+                        "accept order {} before moving it to {to}",
+                        current.id
+                    )));
+                }
+                lifecycle::check_transition(current.status, to).map_err(AppError::conflict)?;
+                next.status = to;
+                next.eta = if to == OrderStatus::Delivered {
+                    None
+                } else {
+                    let km = decision::remaining_km(to, None, current.pickup, current.dropoff);
+                    Some(decision::eta(Utc::now(), km, speed))
+                };
+                Ok(true)
+            },
+        ))
     }
 }
 
@@ -278,6 +292,7 @@ impl Handler<Cancel> for OrderActor {
                 expected_version: current.version,
             }),
             messages,
+            answer: answer_ok(msg.answer.as_ref(), &next),
             ..Default::default()
         };
         let by = msg.by;

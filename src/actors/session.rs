@@ -7,12 +7,12 @@
 //! and closes with 4001 when the token expires. Its mailbox is bounded by `limits.outbound_queue`:
 //! a room that finds it full drops the session (4008).
 
-use super::dispatcher::{DeclineOrder, ReportIncident};
-use super::driver::{AttachSession, DetachSession, SetAvailability, UpdateLocation};
-use super::order::{Accept, GetOrder, SetDeliveryStatus};
+use super::driver::{AttachSession, DetachSession};
+use super::order::GetOrder;
 use super::registry::{Join, Leave};
 use super::{ensure_driver, ConnectionSlot, Deliver, Hub};
 use crate::auth::{self, Claims};
+use crate::commands;
 use crate::error::AppError;
 use crate::http::conn::ConnSocket;
 use crate::idempotency::{self, Outcome};
@@ -20,7 +20,6 @@ use crate::protocol::client::ClientFrame;
 use crate::protocol::*;
 use actix::prelude::*;
 use actix_web_actors::ws;
-use futures_util::future::LocalBoxFuture;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -398,22 +397,20 @@ impl WsSession {
                 self.answer(ctx, reference, outcome);
             }
             msg => {
-                // A report's stored answer is the event itself (what REST answers too); the
-                // WebSocket ack carries it as `event`.
-                let is_report = matches!(msg, ClientMsg::Report { .. });
-                let work = self.action(msg);
+                // The stored answer is the work's value (what REST answers too); the ack shapes
+                // it, for the first answer and a repeat alike.
+                let shape = commands::AckShape::of(&msg);
+                let (hub, claims) = (self.hub.clone(), self.claims.clone());
                 let once = idempotency::once(
                     self.hub.clone(),
                     self.claims.sub.clone(),
                     idempotency_key,
-                    work,
+                    move |answer| commands::action(hub, claims, msg, answer),
                 );
                 self.pending += 1;
                 ctx.spawn(once.into_actor(self).map(move |outcome, act, ctx| {
                     let outcome = match outcome {
-                        Outcome::Ok(event) if is_report => {
-                            Outcome::Ok(serde_json::json!({ "event": event }))
-                        }
+                        Outcome::Ok(value) => Outcome::Ok(shape.ack(value)),
                         other => other,
                     };
                     act.answer(ctx, reference, outcome);
@@ -512,94 +509,6 @@ impl WsSession {
             Err(e) => act.answer(ctx, reference, outcome_of(Err(e))),
         }));
     }
-
-    /// The work a state-changing message asks for, checked against the session's role.
-    fn action(&self, msg: ClientMsg) -> LocalBoxFuture<'static, Reply> {
-        let hub = self.hub.clone();
-        let claims = self.claims.clone();
-        Box::pin(async move {
-            match msg {
-                ClientMsg::Status { status, driver_id } => {
-                    let driver =
-                        driver_actor(&hub, &claims, driver_id.as_ref(), "set a driver's status")?;
-                    let s = driver.send(SetAvailability { status }).await??;
-                    Ok(serde_json::json!({"status": s}))
-                }
-                ClientMsg::Location {
-                    lat,
-                    lng,
-                    speed,
-                    heading,
-                    driver_id,
-                    ..
-                } => {
-                    let driver =
-                        driver_actor(&hub, &claims, driver_id.as_ref(), "send a location")?;
-                    let location = Location {
-                        lat,
-                        lng,
-                        speed,
-                        heading,
-                        timestamp: chrono::Utc::now(),
-                    };
-                    // Awaited: once acked, the Dispatcher has the position queued before any
-                    // later report from this client.
-                    driver.send(UpdateLocation { location }).await?;
-                    Ok(serde_json::Value::Null)
-                }
-                ClientMsg::Accept { order_id } => {
-                    let me = own_driver(&claims, "accept an order")?;
-                    let order = order_actor(&hub, &order_id)?
-                        .send(Accept { driver_id: me })
-                        .await??;
-                    Ok(serde_json::json!({"order": order}))
-                }
-                ClientMsg::Decline { order_id } => {
-                    let me = own_driver(&claims, "decline an order")?;
-                    let order = hub
-                        .dispatcher
-                        .send(DeclineOrder {
-                            driver_id: me,
-                            order_id,
-                        })
-                        .await??;
-                    Ok(serde_json::json!({"order_id": order.id, "status": order.status}))
-                }
-                ClientMsg::OrderStatus { order_id, status } => {
-                    let me = own_driver(&claims, "update an order's status")?;
-                    let order = order_actor(&hub, &order_id)?
-                        .send(SetDeliveryStatus {
-                            driver_id: me,
-                            status,
-                        })
-                        .await??;
-                    Ok(serde_json::json!({"order": order}))
-                }
-                ClientMsg::Report {
-                    order_id,
-                    kind,
-                    comment,
-                } => {
-                    claims.require(&[Role::Driver, Role::Dispatcher, Role::Admin], "report")?;
-                    let event = hub
-                        .dispatcher
-                        .send(ReportIncident {
-                            reporter: claims,
-                            order_id,
-                            kind,
-                            comment,
-                        })
-                        .await??;
-                    serde_json::to_value(event)
-                        .map_err(|e| AppError::internal(format!("encoding an event: {e}")))
-                }
-                other => Err(AppError::internal(format!(
-                    "{} is not handled as an action",
-                    other.kind()
-                ))),
-            }
-        })
-    }
 }
 
 fn outcome_of(r: Reply) -> Outcome {
@@ -610,36 +519,6 @@ fn outcome_of(r: Reply) -> Outcome {
             message: e.client_message(),
         },
     }
-}
-
-fn own_driver(claims: &Claims, what: &str) -> Result<DriverId, AppError> {
-    claims
-        .driver()
-        .cloned()
-        .ok_or_else(|| AppError::forbidden(format!("only a driver may {what}")))
-}
-
-/// The sender's own driver actor. A message naming another driver (`driver_id`) is `forbidden`.
-fn driver_actor(
-    hub: &Hub,
-    claims: &Claims,
-    named: Option<&DriverId>,
-    what: &str,
-) -> Result<Addr<super::driver::DriverActor>, AppError> {
-    let me = own_driver(claims, what)?;
-    if let Some(other) = named.filter(|d| **d != me) {
-        return Err(AppError::forbidden(format!(
-            "you are driver {me}: you may not {what} for driver {other}"
-        )));
-    }
-    hub.driver(&me)
-        .ok_or_else(|| AppError::not_found(format!("driver {me} is not registered")))
-}
-
-fn order_actor(hub: &Hub, id: &OrderId) -> Result<Addr<super::order::OrderActor>, AppError> {
-    hub.order(id).ok_or_else(|| {
-        AppError::not_found(format!("order {id} does not exist or is already finished"))
-    })
 }
 
 impl Actor for WsSession {

@@ -2,7 +2,9 @@
 //!
 //! `DbConnection` is a diesel `MultiConnection` over both backends. The backend is chosen from the
 //! URL here (`postgres://`/`postgresql://` is PostgreSQL, anything else a SQLite path), never by
-//! trying one then the other. Each SQLite connection gets WAL, a busy timeout and foreign keys.
+//! trying one then the other. Each SQLite connection gets WAL, a busy timeout, foreign keys and
+//! `synchronous = FULL` unless configured otherwise (`database.sqlite_synchronous`), so what is
+//! acknowledged survives a power cut; each PostgreSQL connection `synchronous_commit = on`.
 //! Diesel is synchronous, so every query runs through `run`, on actix's blocking pool, never on an
 //! actor's event loop.
 //!
@@ -62,6 +64,8 @@ impl Backend {
 #[derive(Debug)]
 pub struct Manager {
     backend: Backend,
+    /// SQLite's `PRAGMA synchronous` value.
+    synchronous: &'static str,
 }
 
 impl ManageConnection for Manager {
@@ -70,18 +74,24 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.backend {
-            Backend::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Pg)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // The server's default, set anyway: an acknowledged commit is on disk.
+                conn.batch_execute("SET synchronous_commit = on")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Pg(conn))
+            }
             Backend::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
-                conn.batch_execute(
-                    // The busy timeout first: switching a new file to WAL takes a lock that
-                    // the pool's other connections, opening at once, must wait for.
+                // The busy timeout first: switching a new file to WAL takes a lock that the
+                // pool's other connections, opening at once, must wait for.
+                conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )
+                     PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+                    self.synchronous
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -98,12 +108,15 @@ impl ManageConnection for Manager {
     }
 }
 
-/// Opens the pool for `url`, creating a SQLite file's folder when needed.
-pub fn connect(
-    url: &str,
-    pool_size: u32,
-    timeout: std::time::Duration,
-) -> Result<DbPool, AppError> {
+/// Opens the pool the settings name, creating a SQLite file's folder when needed.
+pub fn connect(settings: &crate::config::DatabaseSettings) -> Result<DbPool, AppError> {
+    let url = settings.url.as_str();
+    let synchronous = settings.sqlite_synchronous().ok_or_else(|| {
+        AppError::internal(format!(
+            "database.sqlite_synchronous = {:?} is not off, normal, full or extra",
+            settings.sqlite_synchronous
+        ))
+    })?;
     let backend = Backend::from_url(url);
     if let Backend::Sqlite(path) = &backend {
         if let Some(parent) = std::path::Path::new(path).parent() {
@@ -118,9 +131,12 @@ pub fn connect(
         }
     }
     r2d2::Pool::builder()
-        .max_size(pool_size)
-        .connection_timeout(timeout)
-        .build(Manager { backend })
+        .max_size(settings.pool_size)
+        .connection_timeout(settings.connect_timeout())
+        .build(Manager {
+            backend,
+            synchronous,
+        })
         .map_err(|e| AppError::internal(format!("cannot open the database at {url}: {e}")))
 }
 

@@ -35,7 +35,8 @@ diesel::table! {
     idempotency_keys (sub, key) {
         sub -> Text,
         key -> Text,
-        response -> Text,
+        response -> Nullable<Text>,
+        node -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

@@ -3,7 +3,7 @@
 
 use super::once;
 use crate::actors::driver::GetDriver;
-use crate::actors::{start_driver, Hub};
+use crate::actors::{driver_state, start_driver, Hub};
 use crate::auth::AuthUser;
 use crate::db::{self, models, queries};
 use crate::error::AppError;
@@ -48,26 +48,39 @@ async fn create(
         ));
     }
     let hub2 = hub.clone();
-    once(&hub, &user, &req, StatusCode::CREATED, async move {
-        let fleet = b.fleet.unwrap_or_else(|| "default".into());
-        let row = models::DriverRow::new_offline(id, b.name, fleet, capacity);
-        let r = row.clone();
-        db::run(&hub2.pool, move |c| {
-            if queries::drivers::find(c, &r.id)?.is_some() {
-                return Err(AppError::conflict(format!(
-                    "driver {} exists already",
-                    r.id
-                )));
-            }
-            Ok(queries::drivers::insert(c, &r)?)
-        })
-        .await?;
-        let hub = hub2.into_inner();
-        let driver = start_driver(&hub, &row, Default::default())
-            .send(GetDriver)
+    once(
+        &hub,
+        &user,
+        &req,
+        StatusCode::CREATED,
+        move |answer| async move {
+            let fleet = b.fleet.unwrap_or_else(|| "default".into());
+            let row = models::DriverRow::new_offline(id, b.name, fleet, capacity);
+            // The new driver as its actor will answer it, stored with the insert (SPEC 4).
+            let driver = driver_state(&row, Default::default()).to_driver();
+            let stored = crate::idempotency::answer_ok(answer.as_ref(), &driver);
+            let r = row.clone();
+            db::run(&hub2.pool, move |c| {
+                diesel::Connection::transaction(c, |c| {
+                    // The insert first (a write: SQLite's write lock before anything is read).
+                    if !queries::drivers::insert_new(c, &r)? {
+                        return Err(AppError::conflict(format!(
+                            "driver {} exists already",
+                            r.id
+                        )));
+                    }
+                    if let Some(a) = &stored {
+                        queries::idempotency::answer(c, a, chrono::Utc::now())?;
+                    }
+                    Ok(())
+                })
+            })
             .await?;
-        super::to_value(&driver)
-    })
+            let hub = hub2.into_inner();
+            start_driver(&hub, &row, Default::default());
+            super::to_value(&driver)
+        },
+    )
     .await
 }
 

@@ -51,9 +51,17 @@ async fn delay(
     }
     let hub2 = hub.clone();
     let reporter = user.0.clone();
-    once(&hub, &user, &req, StatusCode::OK, async move {
-        if let Some(named) = &b.driver_id {
-            if let Some(a) = hub2.order(&b.order_id) {
+    once(
+        &hub,
+        &user,
+        &req,
+        StatusCode::OK,
+        move |answer| async move {
+            // An unknown or finished order is answered here, outside the Dispatcher (SPEC 4).
+            let Some(a) = hub2.order(&b.order_id) else {
+                return Err(crate::actors::missing_order(&hub2, &b.order_id).await);
+            };
+            if let Some(named) = &b.driver_id {
                 let current = a
                     .send(crate::actors::order::GetOrder)
                     .await?
@@ -66,18 +74,19 @@ async fn delay(
                     )));
                 }
             }
-        }
-        let event = hub2
-            .dispatcher
-            .send(ReportIncident {
-                reporter,
-                order_id: b.order_id,
-                kind: b.kind,
-                comment: b.comment,
-            })
-            .await??;
-        to_value(&event)
-    })
+            let event = hub2
+                .dispatcher
+                .send(ReportIncident {
+                    reporter,
+                    order_id: b.order_id,
+                    kind: b.kind,
+                    comment: b.comment,
+                    answer,
+                })
+                .await??;
+            to_value(&event)
+        },
+    )
     .await
 }
 

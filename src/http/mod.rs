@@ -74,14 +74,17 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, AppError> {
 }
 
 /// Runs a state-changing REST request once per `Idempotency-Key`, answering `status` on success.
-pub async fn once<F>(
+/// `work` is given the claimed key, to pass to the actor that commits its effect (the answer is
+/// stored in that transaction).
+pub async fn once<W, F>(
     hub: &web::Data<Hub>,
     user: &AuthUser,
     req: &HttpRequest,
     status: StatusCode,
-    work: F,
+    work: W,
 ) -> Result<HttpResponse, AppError>
 where
+    W: FnOnce(Option<idempotency::AnswerKey>) -> F + 'static,
     F: Future<Output = Result<serde_json::Value, AppError>> + 'static,
 {
     let key = idempotency_key(req)?;

@@ -4,7 +4,7 @@
 use super::{once, to_value, Limit};
 use crate::actors::dispatcher::{CreateOrder, OverrideAssignment};
 use crate::actors::order::{Cancel, GetOrder};
-use crate::actors::Hub;
+use crate::actors::{missing_order, Hub};
 use crate::auth::AuthUser;
 use crate::db::{self, queries};
 use crate::error::AppError;
@@ -66,16 +66,23 @@ async fn create(
         updated_at: now,
     };
     let hub2 = hub.clone();
-    once(&hub, &user, &req, StatusCode::CREATED, async move {
-        let order = hub2
-            .dispatcher
-            .send(CreateOrder {
-                order,
-                driver: b.driver_id,
-            })
-            .await??;
-        to_value(&order)
-    })
+    once(
+        &hub,
+        &user,
+        &req,
+        StatusCode::CREATED,
+        move |answer| async move {
+            let order = hub2
+                .dispatcher
+                .send(CreateOrder {
+                    order,
+                    driver: b.driver_id,
+                    answer,
+                })
+                .await??;
+            to_value(&order)
+        },
+    )
     .await
 }
 
@@ -164,17 +171,28 @@ async fn reassign(
             "`reason` must be 1 to 500 characters",
         ));
     }
-    let msg = OverrideAssignment {
+    let mut msg = OverrideAssignment {
         actor: user.0.sub.clone(),
         order_id: OrderId(path.into_inner()),
         driver_id: b.driver_id,
         reason: b.reason,
         force: b.force,
+        answer: None,
     };
     let hub2 = hub.clone();
-    once(&hub, &user, &req, StatusCode::OK, async move {
-        to_value(&hub2.dispatcher.send(msg).await??)
-    })
+    once(
+        &hub,
+        &user,
+        &req,
+        StatusCode::OK,
+        move |answer| async move {
+            if hub2.order(&msg.order_id).is_none() {
+                return Err(missing_order(&hub2, &msg.order_id).await);
+            }
+            msg.answer = answer;
+            to_value(&hub2.dispatcher.send(msg).await??)
+        },
+    )
     .await
 }
 
@@ -190,14 +208,17 @@ async fn cancel(
     let id = OrderId(path.into_inner());
     let hub2 = hub.clone();
     let by = user.0.sub.clone();
-    once(&hub, &user, &req, StatusCode::OK, async move {
-        match hub2.order(&id) {
-            Some(a) => to_value(&a.send(Cancel { by }).await??),
-            None => {
-                let o = read_order(&hub2, &id).await?;
-                Err(AppError::conflict(format!("order {id} is {}", o.status)))
+    once(
+        &hub,
+        &user,
+        &req,
+        StatusCode::OK,
+        move |answer| async move {
+            match hub2.order(&id) {
+                Some(a) => to_value(&a.send(Cancel { by, answer }).await??),
+                None => Err(missing_order(&hub2, &id).await),
             }
-        }
-    })
+        },
+    )
     .await
 }

@@ -77,12 +77,9 @@ struct Engine {
 impl Engine {
     async fn start(db: TestDb) -> Engine {
         let settings = settings_for(&db);
-        let pool = rallypoint::db::connect(
-            &settings.database.url,
-            4,
-            settings.database.connect_timeout(),
-        )
-        .unwrap();
+        let mut db_settings = settings.database.clone();
+        db_settings.pool_size = 4;
+        let pool = rallypoint::db::connect(&db_settings).unwrap();
         rallypoint::db::migrate(&pool).unwrap();
         let hub = rallypoint::startup::start_engine(settings, pool)
             .await
@@ -143,6 +140,7 @@ impl Engine {
         if online {
             addr.send(SetAvailability {
                 status: AvailabilityStatus::Online,
+                answer: None,
             })
             .await
             .unwrap()
@@ -156,6 +154,7 @@ impl Engine {
         let addr = self.hub.driver(&DriverId::from(id)).unwrap();
         addr.send(SetAvailability {
             status: AvailabilityStatus::Online,
+            answer: None,
         })
         .await
         .unwrap()
@@ -188,6 +187,7 @@ impl Engine {
             .send(CreateOrder {
                 order,
                 driver: Some(DriverId::from(driver)),
+                answer: None,
             })
             .await
             .unwrap()
@@ -198,6 +198,7 @@ impl Engine {
             .unwrap()
             .send(Accept {
                 driver_id: DriverId::from(driver),
+                answer: None,
             })
             .await
             .unwrap()
@@ -217,6 +218,7 @@ impl Engine {
             order_id: OrderId::from(order),
             kind,
             comment: None,
+            answer: None,
         }
     }
 
@@ -403,6 +405,7 @@ async fn a_cascade_moves_the_order_from_a_to_b_then_to_c(db: TestDb) {
     order
         .send(Accept {
             driver_id: DriverId::from("B"),
+            answer: None,
         })
         .await
         .unwrap()

@@ -5,12 +5,14 @@
 //! database does not hold, and what a room replays on resume is exactly what was published.
 
 use crate::db::models::{to_db, AuditRow, IncidentRow, OrderRow, RoomEventRow};
+use crate::db::queries::idempotency::StoredAnswer;
 use crate::db::schema::{audit, incidents, order_exclusions, orders};
 use crate::db::{queries, DbConnection};
 use crate::error::AppError;
 use crate::protocol::{server::envelope, Order, Room, ServerMsg};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use std::collections::BTreeMap;
 
 /// What the change does to an order.
 #[derive(Debug, Clone)]
@@ -35,6 +37,9 @@ pub struct Change {
     pub audit: Option<AuditRow>,
     /// The messages announcing the change, each to one room.
     pub messages: Vec<(Room, ServerMsg)>,
+    /// The answer to the request that asked for the change, stored under its idempotency key
+    /// in the same transaction (SPEC 4): a change acknowledged is never done twice.
+    pub answer: Option<StoredAnswer>,
 }
 
 /// A message as committed: its room, seq, id and the exact text every member receives.
@@ -136,14 +141,33 @@ pub fn apply(
         if let Some(row) = &change.audit {
             diesel::insert_into(audit::table).values(row).execute(conn)?;
         }
+        // The rooms' counters, taken in one order (by name) in every transaction, so two
+        // changes touching the same rooms never wait on each other in a cycle (a PostgreSQL
+        // deadlock); the messages keep their order within each room.
+        let names: Vec<String> = change.messages.iter().map(|(r, _)| r.to_string()).collect();
+        let mut next: BTreeMap<&str, i64> = BTreeMap::new();
+        for name in &names {
+            *next.entry(name.as_str()).or_default() += 1;
+        }
+        for (name, first) in next.iter_mut() {
+            let n = *first;
+            *first = queries::rooms::reserve(conn, name, n)? - n + 1;
+        }
         let mut published = Vec::with_capacity(change.messages.len());
-        for (room, msg) in &change.messages {
-            let name = room.to_string();
+        for ((room, msg), name) in change.messages.iter().zip(&names) {
             let id = uuid::Uuid::new_v4().to_string();
-            let row = queries::rooms::append(conn, &name, &id, now, |seq| {
-                envelope(msg, &name, Some(seq), &id)
+            let slot = next.get_mut(name.as_str()).ok_or_else(|| {
+                AppError::internal(format!("no seq reserved for room {name}"))
+            })?;
+            let seq = *slot;
+            *slot += 1;
+            let row = queries::rooms::insert(conn, name, seq, &id, now, |seq| {
+                envelope(msg, name, Some(seq), &id)
             })?;
             published.push(Published::from_row(room.clone(), msg.kind(), row));
+        }
+        if let Some(answer) = &change.answer {
+            queries::idempotency::answer(conn, answer, now)?;
         }
         Ok(published)
     })

@@ -14,6 +14,19 @@ pub fn insert(conn: &mut DbConnection, row: &DriverRow) -> QueryResult<()> {
     Ok(())
 }
 
+/// Inserts a driver unless one with its id exists; answers whether it did. Two registrations
+/// of one id at once never fail: one inserts, the other inserts nothing.
+/// On PostgreSQL the losing insert waits for the winner's commit, then fails with a unique
+/// violation, which is the answer (call it outside a transaction, or as its first statement).
+pub fn insert_new(conn: &mut DbConnection, row: &DriverRow) -> QueryResult<bool> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match diesel::insert_into(dsl::drivers).values(row).execute(conn) {
+        Ok(_) => Ok(true),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// The driver with `id`, if any.
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<DriverRow>> {
     dsl::drivers

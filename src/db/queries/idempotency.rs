@@ -1,50 +1,130 @@
-//! Answers to state-changing requests carrying an idempotency key.
+//! Idempotency keys: a key is claimed (a row with no answer yet) before its work runs, and the
+//! answer is written into that row, in the same transaction as the work's effect when it has one.
 
 use crate::db::models::to_db;
 use crate::db::schema::idempotency_keys::dsl;
 use crate::db::DbConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 use diesel::QueryResult;
 
-/// The stored answer for (`sub`, `key`) given after `not_before`, if any.
-pub fn find(
-    conn: &mut DbConnection,
-    sub: &str,
-    key: &str,
-    not_before: chrono::DateTime<chrono::Utc>,
-) -> QueryResult<Option<String>> {
-    dsl::idempotency_keys
-        .filter(dsl::sub.eq(sub))
-        .filter(dsl::key.eq(key))
-        .filter(dsl::created_at.ge(to_db(not_before)))
-        .select(dsl::response)
-        .first(conn)
-        .optional()
+/// An answer to store under (`sub`, `key`): the serialized outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAnswer {
+    pub sub: String,
+    pub key: String,
+    pub response: String,
 }
 
-/// Stores the answer for (`sub`, `key`), replacing an expired one.
-pub fn store(
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The key is now this node's: do the work.
+    Claimed,
+    /// The key was answered within the window: the stored answer.
+    Answered(String),
+    /// Another request with the key is still running in this node.
+    Running,
+}
+
+/// Claims (`sub`, `key`) for `node`.
+///
+/// The insert comes first, so two concurrent claims can never both win: on PostgreSQL the second
+/// waits for the first to commit and then inserts nothing; on SQLite the write lock orders them.
+/// A claim older than `not_before` (outside the window) is taken over, and so is an unanswered
+/// one of another node: with one node that is an earlier process of this engine, which stopped
+/// before the work's effect committed (the answer is written with the effect).
+pub fn claim(
     conn: &mut DbConnection,
     sub: &str,
     key: &str,
-    response: &str,
+    node: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> QueryResult<()> {
-    diesel::delete(
-        dsl::idempotency_keys
-            .filter(dsl::sub.eq(sub))
-            .filter(dsl::key.eq(key)),
-    )
-    .execute(conn)?;
-    diesel::insert_into(dsl::idempotency_keys)
-        .values((
-            dsl::sub.eq(sub),
-            dsl::key.eq(key),
-            dsl::response.eq(response),
+    not_before: chrono::DateTime<chrono::Utc>,
+) -> QueryResult<Claim> {
+    conn.transaction(|conn| {
+        // The same SQL on both backends (diesel's MultiConnection has no upsert builder).
+        let inserted = diesel::sql_query(
+            "INSERT INTO idempotency_keys (sub, key, response, node, created_at) \
+             VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (sub, key) DO NOTHING",
+        )
+        .bind::<Text, _>(sub)
+        .bind::<Text, _>(key)
+        .bind::<Text, _>(node)
+        .bind::<Timestamp, _>(to_db(now))
+        .execute(conn)?;
+        if inserted == 1 {
+            return Ok(Claim::Claimed);
+        }
+        let (response, owner, created): (Option<String>, Option<String>, chrono::NaiveDateTime) =
+            dsl::idempotency_keys
+                .filter(dsl::sub.eq(sub))
+                .filter(dsl::key.eq(key))
+                .select((dsl::response, dsl::node, dsl::created_at))
+                .first(conn)?;
+        let expired = created < to_db(not_before);
+        match response {
+            Some(answer) if !expired => return Ok(Claim::Answered(answer)),
+            None if !expired && owner.as_deref() == Some(node) => return Ok(Claim::Running),
+            _ => {}
+        }
+        // Expired, or abandoned by an earlier process: take it over.
+        diesel::update(
+            dsl::idempotency_keys
+                .filter(dsl::sub.eq(sub))
+                .filter(dsl::key.eq(key)),
+        )
+        .set((
+            dsl::response.eq(None::<String>),
+            dsl::node.eq(node),
             dsl::created_at.eq(to_db(now)),
         ))
         .execute(conn)?;
+        Ok(Claim::Claimed)
+    })
+}
+
+/// Writes the answer under its key. Called inside the effect's transaction (see
+/// `commit::apply`), or alone for work without an effect to commit.
+pub fn answer(
+    conn: &mut DbConnection,
+    answer: &StoredAnswer,
+    now: chrono::DateTime<chrono::Utc>,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys (sub, key, response, node, created_at) \
+         VALUES ($1, $2, $3, NULL, $4) \
+         ON CONFLICT (sub, key) DO UPDATE SET response = excluded.response",
+    )
+    .bind::<Text, _>(&answer.sub)
+    .bind::<Text, _>(&answer.key)
+    .bind::<Text, _>(&answer.response)
+    .bind::<Timestamp, _>(to_db(now))
+    .execute(conn)?;
     Ok(())
+}
+
+/// Writes the answer unless the effect's transaction already did.
+pub fn answer_if_unanswered(conn: &mut DbConnection, answer: &StoredAnswer) -> QueryResult<usize> {
+    diesel::update(
+        dsl::idempotency_keys
+            .filter(dsl::sub.eq(&answer.sub))
+            .filter(dsl::key.eq(&answer.key))
+            .filter(dsl::response.is_null()),
+    )
+    .set(dsl::response.eq(&answer.response))
+    .execute(conn)
+}
+
+/// Gives up an unanswered claim (the work failed in a way worth retrying).
+pub fn release(conn: &mut DbConnection, sub: &str, key: &str) -> QueryResult<usize> {
+    diesel::delete(
+        dsl::idempotency_keys
+            .filter(dsl::sub.eq(sub))
+            .filter(dsl::key.eq(key))
+            .filter(dsl::response.is_null()),
+    )
+    .execute(conn)
 }
 
 /// Forgets the answers given before `before`; answers how many were removed.

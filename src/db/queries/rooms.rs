@@ -4,35 +4,42 @@ use crate::db::models::{to_db, RoomEventRow};
 use crate::db::schema::{room_events, room_seqs};
 use crate::db::DbConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 use diesel::QueryResult;
 
-/// Allocates the next seq of `room`. Call inside the writer's transaction: the update holds the
-/// counter's row lock until commit, so seqs are handed out once and committed in order.
-pub fn next_seq(conn: &mut DbConnection, room: &str) -> QueryResult<i64> {
-    let updated = diesel::update(room_seqs::table.filter(room_seqs::room.eq(room)))
-        .set(room_seqs::seq.eq(room_seqs::seq + 1))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(room_seqs::table)
-            .values((room_seqs::room.eq(room), room_seqs::seq.eq(1_i64)))
-            .execute(conn)?;
-        return Ok(1);
+/// Reserves the next `n` seqs of `room` and answers the last of them (the first is `last - n +
+/// 1`). Call inside the writer's transaction: the upsert holds the counter's row lock until
+/// commit, so seqs are handed out once and committed in order. One statement on both backends:
+/// two writers' first messages to a new room never collide (the second waits for the first's
+/// insert, then increments it), and a transaction reserving several rooms takes them in the
+/// order given, which `commit::apply` keeps sorted by name so no two transactions deadlock.
+pub fn reserve(conn: &mut DbConnection, room: &str, n: i64) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Reserved {
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
     }
-    room_seqs::table
-        .filter(room_seqs::room.eq(room))
-        .select(room_seqs::seq)
-        .first(conn)
+    let row: Reserved = diesel::sql_query(
+        "INSERT INTO room_seqs (room, seq) VALUES ($1, $2) \
+         ON CONFLICT (room) DO UPDATE SET seq = room_seqs.seq + excluded.seq \
+         RETURNING seq",
+    )
+    .bind::<Text, _>(room)
+    .bind::<BigInt, _>(n)
+    .get_result(conn)?;
+    Ok(row.seq)
 }
 
-/// Stores one message of `room` under a new seq; `build` makes its text from (seq, id).
-pub fn append(
+/// Stores one message of `room` under `seq` (reserved with `reserve`); `build` makes its text
+/// from the seq.
+pub fn insert(
     conn: &mut DbConnection,
     room: &str,
+    seq: i64,
     id: &str,
     now: chrono::DateTime<chrono::Utc>,
     build: impl FnOnce(i64) -> String,
 ) -> QueryResult<RoomEventRow> {
-    let seq = next_seq(conn, room)?;
     let row = RoomEventRow {
         room: room.to_string(),
         seq,
