@@ -271,4 +271,23 @@ mod tests {
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("dispatch.reassign_threshold"), "{e}");
     }
+
+    #[test]
+    fn sqlite_commits_are_synced_in_full_unless_configured_otherwise() {
+        let mut s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(s.database.sqlite_synchronous(), Some("FULL"));
+        s.database.sqlite_synchronous = "NORMAL".into();
+        assert_eq!(s.database.sqlite_synchronous(), Some("NORMAL"));
+        s.database.sqlite_synchronous = "sometimes".into();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("database.sqlite_synchronous"), "{e}");
+    }
 }
