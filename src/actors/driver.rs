@@ -53,8 +53,8 @@ impl DriverState {
     }
 
     /// The `driver_status` message announcing `status` to `dispatch`.
-    pub fn status_message(&self, status: DriverStatus) -> (Room, ServerMsg) {
-        (
+    pub fn status_message(&self, status: DriverStatus) -> commit::Publication {
+        commit::Publication::to(
             Room::Dispatch,
             ServerMsg::DriverStatus {
                 driver_id: self.id.clone(),

@@ -8,6 +8,7 @@ mod spec;
 mod actors;
 mod authz;
 mod bad_input;
+mod copies;
 mod emergency;
 mod exactly_once;
 mod fuzz_ws;

@@ -245,11 +245,11 @@ on_both_backends!(a_stalled_backlog_does_not_grow_memory);
 /// Commits `n` `driver_status` messages to `dispatch` in one transaction and publishes them at
 /// once: a burst no session can drain as fast as the room hands it out.
 async fn burst(app: &TestApp, n: usize) {
-    use rallypoint::db::queries::commit::{self, Change};
+    use rallypoint::db::queries::commit::{self, Change, Publication};
     use rallypoint::protocol::{DriverId, DriverStatus, ServerMsg};
     let messages = (0..n)
         .map(|i| {
-            (
+            Publication::to(
                 Room::Dispatch,
                 ServerMsg::DriverStatus {
                     driver_id: DriverId::from(format!("DRV-B{i:03}").as_str()),

@@ -8,7 +8,7 @@ use crate::db::models::{to_db, AuditRow, IncidentRow, OrderRow, RoomEventRow};
 use crate::db::schema::{audit, incidents, order_exclusions, orders};
 use crate::db::{queries, DbConnection};
 use crate::error::AppError;
-use crate::protocol::{server::envelope, Order, Room, ServerMsg};
+use crate::protocol::{server::Encoded, Order, OrderId, Room, ServerMsg};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -33,8 +33,31 @@ pub struct Change {
     pub driver_status: Option<(String, String)>,
     pub incident: Option<IncidentRow>,
     pub audit: Option<AuditRow>,
-    /// The messages announcing the change, each to one room.
-    pub messages: Vec<(Room, ServerMsg)>,
+    /// The messages announcing the change, each to its rooms.
+    pub messages: Vec<Publication>,
+}
+
+/// One message and the rooms it is published to. Every room's copy carries the same `id` (a
+/// session in several of the rooms drops repeats by it), and that room's `room` and `seq`.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub rooms: Vec<Room>,
+    pub msg: ServerMsg,
+}
+
+impl Publication {
+    /// `msg` to one room.
+    pub fn to(room: Room, msg: ServerMsg) -> Publication {
+        Publication {
+            rooms: vec![room],
+            msg,
+        }
+    }
+
+    /// `msg` to several rooms at once: one publication, one `id`.
+    pub fn to_all(rooms: Vec<Room>, msg: ServerMsg) -> Publication {
+        Publication { rooms, msg }
+    }
 }
 
 /// A message as committed: its room, seq, id and the exact text every member receives.
@@ -45,16 +68,23 @@ pub struct Published {
     pub id: String,
     pub kind: &'static str,
     pub text: String,
+    /// For an `order_unassigned`: the order its driver was taken off. Once it is delivered,
+    /// the driver's sessions leave `order:<id>` (see `actors::publish_timed`).
+    pub taken_off: Option<OrderId>,
 }
 
 impl Published {
-    fn from_row(room: Room, kind: &'static str, row: RoomEventRow) -> Published {
+    fn from_row(room: Room, msg: &ServerMsg, row: RoomEventRow) -> Published {
         Published {
             room,
             seq: row.seq,
             id: row.id,
-            kind,
+            kind: msg.kind(),
             text: row.payload,
+            taken_off: match msg {
+                ServerMsg::OrderUnassigned { order_id, .. } => Some(order_id.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -137,13 +167,17 @@ pub fn apply(
             diesel::insert_into(audit::table).values(row).execute(conn)?;
         }
         let mut published = Vec::with_capacity(change.messages.len());
-        for (room, msg) in &change.messages {
-            let name = room.to_string();
+        for p in &change.messages {
+            // One id and one encoding of the body per publication; each room's copy gets its seq.
             let id = uuid::Uuid::new_v4().to_string();
-            let row = queries::rooms::append(conn, &name, &id, now, |seq| {
-                envelope(msg, &name, Some(seq), &id)
-            })?;
-            published.push(Published::from_row(room.clone(), msg.kind(), row));
+            let body = Encoded::new(&p.msg);
+            for room in &p.rooms {
+                let name = room.to_string();
+                let row = queries::rooms::append(conn, &name, &id, now, |seq| {
+                    body.envelope(&name, Some(seq), &id)
+                })?;
+                published.push(Published::from_row(room.clone(), &p.msg, row));
+            }
         }
         Ok(published)
     })
