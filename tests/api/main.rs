@@ -21,6 +21,7 @@ mod metrics;
 mod presence;
 mod restart;
 mod resume;
+mod rights;
 mod risk_service;
 mod session;
 mod slow_consumer;
