@@ -136,7 +136,13 @@ async fn a_client_that_never_reads_is_closed_and_the_others_get_everything(db: T
     let mut readers = Vec::new();
     for i in 0..100 {
         let token = app.token_for(&format!("dispatcher-{i}"), Role::Dispatcher, None);
-        readers.push(spawn_reader(app.ws(&token).await));
+        // Dispatchers are in `dispatch` alone by default: they join the fleet room.
+        let mut reader = app.ws(&token).await;
+        let ack = reader
+            .request(json!({"type":"join","room":"fleet:default"}))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        readers.push(spawn_reader(reader));
     }
     let stalled = stalled_client(&app, &app.driver_token(STALLED, "Stalled")).await;
     wait_for_connections(&app, 101).await;
