@@ -231,7 +231,9 @@ pub fn default_rooms(claims: &Claims) -> Vec<Room> {
             }
             rooms
         }
-        Role::Dispatcher | Role::Admin => vec![Room::Dispatch, Room::fleet(&claims.fleet)],
+        // `dispatch` alone: it gets every publication a fleet room does that staff need, and
+        // default rooms never overlap for one publication (SPEC 3). Fleet rooms are a `join` away.
+        Role::Dispatcher | Role::Admin => vec![Room::Dispatch],
         Role::Observer => vec![],
     }
 }

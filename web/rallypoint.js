@@ -10,7 +10,8 @@
 //
 // What it does for the page: one `ref` per message and a promise settled by its `ack` or `error`
 // (or a timeout); reconnection with exponential backoff and jitter; resume of every joined room
-// from the last `seq` seen (and a `resync` event when the server cannot replay everything);
+// from the last `seq` seen (and a `resync` event when the server cannot replay everything), one
+// delivery per publication (a copy repeated in another room advances that room, and is dropped);
 // messages sent while the socket is down are queued and sent once it is back, state-changing ones
 // with an idempotency key so a resend is never done twice; REST polling of the rooms' history
 // while the socket is down; token refresh before expiry.
@@ -112,6 +113,28 @@ export class Positions {
   }
 }
 
+/**
+ * Publications already delivered, by `id`. One publication sent to several rooms the session is in
+ * arrives once per room, every copy with the same `id`: each copy advances its room's position,
+ * and only the first is delivered. Bounded: past `limit` the oldest ids are forgotten (the copies
+ * of one publication arrive close together).
+ */
+export class SeenIds {
+  constructor(limit = 4096) {
+    this.limit = limit;
+    this.ids = new Set();
+  }
+
+  /** True when `msg` (a sequenced room message) repeats an id already delivered; records it. */
+  repeat(msg) {
+    if (typeof msg.id !== 'string' || typeof msg.seq !== 'number') return false;
+    if (this.ids.has(msg.id)) return true;
+    this.ids.add(msg.id);
+    if (this.ids.size > this.limit) this.ids.delete(this.ids.values().next().value);
+    return false;
+  }
+}
+
 let instances = 0;
 
 function randomKey(random) {
@@ -164,6 +187,7 @@ export class RallypointClient {
     this.state = State.RECONNECTING;
     this.handlers = new Map();
     this.positions = new Positions();
+    this.seen = new SeenIds();
     /** Default rooms from the last `welcome`, resumed through the connect URL. */
     this.defaultRooms = [];
     /** Rooms joined with `join()`, resumed with `join` + `since`. */
@@ -439,11 +463,23 @@ export class RallypointClient {
         return;
       case 'pong':
         return;
+      case 'left':
+        // Taken out by the server (rights changed): not rejoined on reconnect.
+        this.extraRooms.delete(msg.room);
+        this.defaultRooms = this.defaultRooms.filter((r) => r !== msg.room);
+        this.positions.forget(msg.room);
+        break;
       default:
-        if (!this.positions.accept(msg)) return;
+        if (!this.fresh(msg)) return;
     }
     this.emit(msg.type, msg);
     this.emit('*', msg);
+  }
+
+  /** True when `msg` is to be delivered: not seen in its room, and no copy of it delivered from
+   *  another room (its room's position advances either way). */
+  fresh(msg) {
+    return this.positions.accept(msg) && !this.seen.repeat(msg);
   }
 
   welcomed(msg) {
@@ -586,7 +622,7 @@ export class RallypointClient {
         continue;
       }
       for (const msg of page.events || []) {
-        if (!this.positions.accept(msg)) continue;
+        if (!this.fresh(msg)) continue;
         this.emit(msg.type, msg);
         this.emit('*', msg);
       }

@@ -16,7 +16,7 @@ use super::order::{ApplyChange, GetOrder, OrderActor, OrderState};
 use super::{publish_timed, Hub};
 use crate::auth::Claims;
 use crate::db::models::{to_db, AuditRow, IncidentRow};
-use crate::db::queries::commit::{self, Change, OrderWrite, Published};
+use crate::db::queries::commit::{self, Change, OrderWrite, Publication, Published};
 use crate::db::{self, queries};
 use crate::dispatch::index::DriverIndex;
 use crate::dispatch::{decision, matching, risk};
@@ -229,7 +229,7 @@ impl Dispatcher {
         let from = current.driver_id.clone().filter(|d| Some(d) != to);
         let mut messages = Vec::new();
         if let Some(d) = to {
-            messages.push((
+            messages.push(Publication::to(
                 Room::Driver(d.clone()),
                 ServerMsg::OrderAssigned {
                     order_id: current.id.clone(),
@@ -242,7 +242,7 @@ impl Dispatcher {
             ));
         }
         if let Some(old) = &from {
-            messages.push((
+            messages.push(Publication::to(
                 Room::Driver(old.clone()),
                 ServerMsg::OrderUnassigned {
                     order_id: current.id.clone(),
@@ -766,11 +766,10 @@ impl Handler<Decide> for Dispatcher {
                     action,
                     best.as_ref().map_or("-", |d| d.as_str())
                 );
-                let announce = ServerMsg::EmergencyEvent(event.clone());
-                let mut announce_to = vec![
-                    (Room::Fleet(state.order.fleet.clone()), announce.clone()),
-                    (Room::Dispatch, announce),
-                ];
+                let mut announce_to = vec![Publication::to_all(
+                    vec![Room::Fleet(state.order.fleet.clone()), Room::Dispatch],
+                    ServerMsg::EmergencyEvent(event.clone()),
+                )];
                 let incident = IncidentRow::from(&event);
                 if action == Action::Maintain {
                     let change = Change {

@@ -6,6 +6,7 @@
 //! drops stays online for `realtime.offline_grace_ms`, so a tab reload does not flap its status.
 
 use super::dispatcher::{DriverChanged, DriverMoved};
+use super::session::LeaveRooms;
 use super::{publish, Deliver, Hub};
 use crate::db::queries::{self, commit};
 use crate::db::{self};
@@ -54,8 +55,8 @@ impl DriverState {
     }
 
     /// The `driver_status` message announcing `status` to `dispatch`.
-    pub fn status_message(&self, status: DriverStatus) -> (Room, ServerMsg) {
-        (
+    pub fn status_message(&self, status: DriverStatus) -> commit::Publication {
+        commit::Publication::to(
             Room::Dispatch,
             ServerMsg::DriverStatus {
                 driver_id: self.id.clone(),
@@ -86,6 +87,8 @@ impl DriverState {
 pub struct AttachSession {
     pub session_id: SessionId,
     pub recipient: Recipient<Deliver>,
+    /// Where to tell the session to leave an order's room it may no longer be in.
+    pub leave: Recipient<LeaveRooms>,
 }
 
 /// Detaches a closed session.
@@ -124,6 +127,14 @@ pub struct OrderReleased {
     pub order_id: OrderId,
 }
 
+/// The driver was taken off `order_id` and its `order_unassigned` is delivered: its sessions
+/// leave `order:<id>` (the `left` follows the `order_unassigned`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TakenOff {
+    pub order_id: OrderId,
+}
+
 /// Answers the driver object.
 #[derive(Message)]
 #[rtype(result = "Driver")]
@@ -133,7 +144,7 @@ pub struct GetDriver;
 pub struct DriverActor {
     hub: Arc<Hub>,
     state: DriverState,
-    sessions: HashMap<SessionId, Recipient<Deliver>>,
+    sessions: HashMap<SessionId, (Recipient<Deliver>, Recipient<LeaveRooms>)>,
     /// Bumped on every attach, so a grace timer armed earlier knows it is stale.
     attach_epoch: u64,
     last_persisted: Option<Instant>,
@@ -234,7 +245,8 @@ impl Handler<AttachSession> for DriverActor {
 
     fn handle(&mut self, msg: AttachSession, _: &mut Context<Self>) -> Self::Result {
         self.attach_epoch += 1;
-        self.sessions.insert(msg.session_id, msg.recipient);
+        self.sessions
+            .insert(msg.session_id, (msg.recipient, msg.leave));
         MessageResult(self.state.to_driver())
     }
 }
@@ -348,6 +360,23 @@ impl Handler<OrderReleased> for DriverActor {
         let before = self.state.status();
         self.state.orders.remove(&msg.order_id);
         self.orders_changed(before, ctx);
+    }
+}
+
+impl Handler<TakenOff> for DriverActor {
+    type Result = ();
+    fn handle(&mut self, msg: TakenOff, _: &mut Context<Self>) {
+        // Given back meanwhile (an override): it may stay.
+        if self.state.orders.contains(&msg.order_id) {
+            return;
+        }
+        let room = Room::Order(msg.order_id);
+        for (_, leave) in self.sessions.values() {
+            leave.do_send(LeaveRooms {
+                rooms: vec![room.clone()],
+                reason: LeftReason::Unassigned,
+            });
+        }
     }
 }
 

@@ -294,6 +294,13 @@ pub async fn publish_timed(
         return;
     }
     let count = messages.len();
+    let taken_off: Vec<(DriverId, OrderId)> = messages
+        .iter()
+        .filter_map(|m| match (&m.room, &m.taken_off) {
+            (crate::protocol::Room::Driver(d), Some(o)) => Some((d.clone(), o.clone())),
+            _ => None,
+        })
+        .collect();
     let mut rooms: Vec<String> = Vec::new();
     for m in &messages {
         let name = m.room.to_string();
@@ -317,6 +324,13 @@ pub async fn publish_timed(
             ),
         },
         Err(e) => log::error!("[BROADCAST] {what} failed: {e}"),
+    }
+    // Delivered (handed to every member's fan-out): a driver taken off an order leaves its room
+    // now, so its `left` follows the `order_unassigned`.
+    for (driver, order_id) in taken_off {
+        if let Some(d) = hub.driver(&driver) {
+            d.do_send(driver::TakenOff { order_id });
+        }
     }
 }
 

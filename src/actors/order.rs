@@ -9,7 +9,7 @@
 use super::dispatcher::OrderFreed;
 use super::driver::OrderReleased;
 use super::{publish, Hub};
-use crate::db::queries::commit::{self, Change, OrderWrite, Published};
+use crate::db::queries::commit::{self, Change, OrderWrite, Publication, Published};
 use crate::db::{self};
 use crate::dispatch::{decision, lifecycle};
 use crate::error::AppError;
@@ -77,8 +77,8 @@ impl OrderActor {
         OrderActor { hub, state }
     }
 
-    /// The `order_updated` messages announcing `next`, to its room and `dispatch`.
-    pub fn updated_messages(next: &Order) -> Vec<(Room, ServerMsg)> {
+    /// The `order_updated` announcing `next`: one publication to its room and `dispatch`.
+    pub fn updated_messages(next: &Order) -> Vec<Publication> {
         let msg = ServerMsg::OrderUpdated {
             order_id: next.id.clone(),
             status: next.status,
@@ -87,10 +87,10 @@ impl OrderActor {
             eta: next.eta,
             timestamp: next.updated_at,
         };
-        vec![
-            (Room::Order(next.id.clone()), msg.clone()),
-            (Room::Dispatch, msg),
-        ]
+        vec![Publication::to_all(
+            vec![Room::Order(next.id.clone()), Room::Dispatch],
+            msg,
+        )]
     }
 
     /// Commits `change`, then takes `next` as the order's state.
@@ -276,7 +276,7 @@ impl Handler<Cancel> for OrderActor {
         next.updated_at = Utc::now();
         let mut messages = Self::updated_messages(&next);
         if let Some(d) = &current.driver_id {
-            messages.push((
+            messages.push(Publication::to(
                 Room::Driver(d.clone()),
                 ServerMsg::OrderUnassigned {
                     order_id: current.id.clone(),

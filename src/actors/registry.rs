@@ -5,7 +5,7 @@ use super::room::{self, Endpoint, JoinReply, RoomActor};
 use super::Hub;
 use crate::db::queries::commit::Published;
 use crate::error::AppError;
-use crate::protocol::{Room, SessionId};
+use crate::protocol::{LeftReason, Room, ServerMsg, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +27,17 @@ pub struct Join {
 pub struct Leave {
     pub rooms: Vec<Room>,
     pub session_id: SessionId,
+}
+
+/// Takes a session out of rooms it may no longer be in: each room removes it, then hands it
+/// `left` with `reason` after the room's last frame to it (see `room::Revoke`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokeRooms {
+    pub rooms: Vec<Room>,
+    pub session_id: SessionId,
+    pub endpoint: Endpoint,
+    pub reason: LeftReason,
 }
 
 /// Delivers committed messages; answers the deliveries made (a member of two of the rooms
@@ -115,6 +126,32 @@ impl Handler<Leave> for RoomRegistry {
                 addr.do_send(room::LeaveRoom {
                     session_id: msg.session_id,
                 });
+            }
+        }
+    }
+}
+
+impl Handler<RevokeRooms> for RoomRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: RevokeRooms, _: &mut Context<Self>) {
+        for r in msg.rooms {
+            let frame = ServerMsg::Left {
+                room: r.to_string(),
+                reason: msg.reason,
+            }
+            .to_text()
+            .into();
+            crate::stats::messages_out("left", 1);
+            match self.rooms.get(&r).filter(|a| a.connected()) {
+                Some(addr) => addr.do_send(room::Revoke {
+                    session_id: msg.session_id,
+                    endpoint: msg.endpoint.clone(),
+                    frame,
+                }),
+                // No actor: the session is in no member list, and nothing of the room is on
+                // its way to it.
+                None => msg.endpoint.deliver(frame),
             }
         }
     }

@@ -47,6 +47,19 @@ pub enum Endpoint {
     Mailbox(Recipient<Deliver>),
 }
 
+impl Endpoint {
+    /// Hands one frame to the member, after whatever was handed to it before by the same actor.
+    pub fn deliver(&self, frame: ByteString) {
+        match self {
+            Endpoint::Local { fanout, slot, .. } => fanout.do_send(FanOut {
+                frames: Arc::new([frame]),
+                to: Arc::new([*slot]),
+            }),
+            Endpoint::Mailbox(r) => r.do_send(Deliver::Frame(frame)),
+        }
+    }
+}
+
 impl From<Recipient<Deliver>> for Endpoint {
     fn from(r: Recipient<Deliver>) -> Endpoint {
         Endpoint::Mailbox(r)
@@ -67,6 +80,16 @@ pub struct JoinReply {
 #[rtype(result = "()")]
 pub struct LeaveRoom {
     pub session_id: SessionId,
+}
+
+/// Takes a session out of the room on the server's initiative and hands it `frame` (its `left`)
+/// through the way the room reaches it: after everything the room sent it, before nothing else.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Revoke {
+    pub session_id: SessionId,
+    pub endpoint: Endpoint,
+    pub frame: ByteString,
 }
 
 /// Delivers committed messages; answers the deliveries made (members × messages).
@@ -382,6 +405,15 @@ impl Handler<LeaveRoom> for RoomActor {
 
     fn handle(&mut self, msg: LeaveRoom, _: &mut Context<Self>) {
         self.remove_member(msg.session_id);
+    }
+}
+
+impl Handler<Revoke> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Revoke, _: &mut Context<Self>) {
+        self.remove_member(msg.session_id);
+        msg.endpoint.deliver(msg.frame);
     }
 }
 

@@ -7,6 +7,9 @@
 //! and closes with 4001 when the token expires. Its mailbox is bounded by `limits.outbound_queue`:
 //! a room that finds it full drops the session (4008).
 
+mod rights;
+pub use rights::LeaveRooms;
+
 use super::driver::{AttachSession, DetachSession};
 use super::order::GetOrder;
 use super::registry::{Join, Leave};
@@ -174,6 +177,7 @@ impl WsSession {
         let claims = self.claims.clone();
         let id = self.id;
         let recipient = ctx.address().recipient::<Deliver>();
+        let leave = ctx.address().recipient::<LeaveRooms>();
         let endpoint = self.outbox.endpoint();
         let since = std::mem::take(&mut self.since);
         let rooms = auth::default_rooms(&claims);
@@ -185,6 +189,7 @@ impl WsSession {
                     .send(AttachSession {
                         session_id: id,
                         recipient: recipient.clone(),
+                        leave: leave.clone(),
                     })
                     .await?;
                 let mut orders = Vec::new();
@@ -441,6 +446,7 @@ impl WsSession {
         }
         self.claims = claims;
         self.arm_expiry(ctx);
+        self.recheck_rooms();
         Ok(())
     }
 

@@ -67,6 +67,11 @@ pub enum ServerMsg {
     Resync {
         room: String,
     },
+    /// The session was taken out of `room` by the server (never after the client's own `leave`).
+    Left {
+        room: String,
+        reason: LeftReason,
+    },
     DriverStatus {
         driver_id: DriverId,
         name: String,
@@ -118,6 +123,7 @@ impl ServerMsg {
             ServerMsg::Error { .. } => "error",
             ServerMsg::Pong => "pong",
             ServerMsg::Resync { .. } => "resync",
+            ServerMsg::Left { .. } => "left",
             ServerMsg::DriverStatus { .. } => "driver_status",
             ServerMsg::Presence { .. } => "presence",
             ServerMsg::EmergencyEvent(_) => "emergency_event",
@@ -162,7 +168,6 @@ impl ServerMsg {
     }
 }
 
-/// Serializes a room message once with its envelope: `room`, `seq` and `id` beside its fields.
 /// The `type` of a stored message's text (a metrics label; `unknown` if it has none we know).
 pub fn frame_type(text: &str) -> &'static str {
     #[derive(serde::Deserialize)]
@@ -170,13 +175,14 @@ pub fn frame_type(text: &str) -> &'static str {
         #[serde(rename = "type", borrow)]
         kind: std::borrow::Cow<'a, str>,
     }
-    const KNOWN: [&str; 13] = [
+    const KNOWN: [&str; 14] = [
         "welcome",
         "joined",
         "ack",
         "error",
         "pong",
         "resync",
+        "left",
         "driver_status",
         "presence",
         "emergency_event",
@@ -191,17 +197,56 @@ pub fn frame_type(text: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
+/// Serializes a room message once with its envelope: `room`, `seq` and `id` beside its fields.
 pub fn envelope(msg: &ServerMsg, room: &str, seq: Option<i64>, id: &str) -> String {
-    let mut value = match serde_json::to_value(msg) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => return msg.to_text(),
-    };
-    value.insert("room".into(), serde_json::Value::String(room.to_string()));
-    if let Some(seq) = seq {
-        value.insert("seq".into(), serde_json::Value::from(seq));
+    Encoded::new(msg).envelope(room, seq, id)
+}
+
+/// A room message serialized once, without its envelope. Each room's copy of a publication is
+/// this text with that copy's `room`, `seq` and `id` spliced in after the message's own fields,
+/// so a publication to several rooms encodes its body once. Room messages have no `room`, `seq`
+/// or `id` fields of their own (the envelope's would repeat them).
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The message's JSON object without its closing brace.
+    open: String,
+}
+
+impl Encoded {
+    pub fn new(msg: &ServerMsg) -> Encoded {
+        let mut open = msg.to_text();
+        // `to_text` always writes one JSON object.
+        open.pop();
+        Encoded { open }
     }
-    value.insert("id".into(), serde_json::Value::String(id.to_string()));
-    serde_json::Value::Object(value).to_string()
+
+    /// The text of the copy for `room`: the message with `room`, `seq` (when given) and `id`.
+    pub fn envelope(&self, room: &str, seq: Option<i64>, id: &str) -> String {
+        let mut text = String::with_capacity(self.open.len() + room.len() + id.len() + 40);
+        text.push_str(&self.open);
+        if !self.open.ends_with('{') {
+            text.push(',');
+        }
+        text.push_str("\"room\":");
+        push_json_str(&mut text, room);
+        if let Some(seq) = seq {
+            text.push_str(",\"seq\":");
+            text.push_str(&seq.to_string());
+        }
+        text.push_str(",\"id\":");
+        push_json_str(&mut text, id);
+        text.push('}');
+        text
+    }
+}
+
+/// Appends `s` as a JSON string (quoted and escaped).
+fn push_json_str(out: &mut String, s: &str) {
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(&quoted),
+        // A `&str` always serializes; kept total rather than panicking.
+        Err(_) => out.push_str("\"\""),
+    }
 }
 
 #[cfg(test)]
@@ -218,14 +263,49 @@ mod tests {
         );
     }
 
+    fn status() -> ServerMsg {
+        ServerMsg::DriverStatus {
+            driver_id: DriverId("DRV-1".into()),
+            name: "Ann \"A\"".into(),
+            status: DriverStatus::Online,
+            timestamp: Utc::now(),
+        }
+    }
+
     #[test]
     fn a_room_message_carries_room_seq_and_id() {
-        let msg = ServerMsg::Resync { room: "x".into() };
         let v: serde_json::Value =
-            serde_json::from_str(&envelope(&msg, "fleet:default", Some(7), "e1")).unwrap();
+            serde_json::from_str(&envelope(&status(), "fleet:default", Some(7), "e1")).unwrap();
         assert_eq!(v["room"], "fleet:default");
         assert_eq!(v["seq"], 7);
         assert_eq!(v["id"], "e1");
-        assert_eq!(v["type"], "resync");
+        assert_eq!(v["type"], "driver_status");
+        assert_eq!(v["name"], "Ann \"A\"");
+    }
+
+    #[test]
+    fn one_encoding_makes_each_rooms_copy_with_the_same_fields() {
+        let msg = status();
+        let body = Encoded::new(&msg);
+        let mut expected = serde_json::to_value(&msg).unwrap();
+        for (room, seq) in [("dispatch", 3), ("order:\"x\"", 41)] {
+            let v: serde_json::Value =
+                serde_json::from_str(&body.envelope(room, Some(seq), "id-1")).unwrap();
+            expected["room"] = room.into();
+            expected["seq"] = seq.into();
+            expected["id"] = "id-1".into();
+            assert_eq!(v, expected);
+        }
+    }
+
+    #[test]
+    fn a_copy_without_seq_has_room_and_id_only() {
+        let v: serde_json::Value =
+            serde_json::from_str(&Encoded::new(&ServerMsg::Pong).envelope("dispatch", None, "i"))
+                .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"pong","room":"dispatch","id":"i"})
+        );
     }
 }

@@ -151,6 +151,11 @@ wire_enum!(
     /// Why an order changed hands.
     AssignReason { Dispatch = "dispatch", Emergency = "emergency", Override = "override", Decline = "decline", Cancelled = "cancelled" }
 );
+wire_enum!(
+    /// Why a session was taken out of a room (`left`): its driver was taken off the order, or a
+    /// `refresh` gave it claims that no longer admit the room.
+    LeftReason { Unassigned = "unassigned", RightsChanged = "rights_changed" }
+);
 
 impl From<DeliveryStatus> for OrderStatus {
     fn from(s: DeliveryStatus) -> Self {

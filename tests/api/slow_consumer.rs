@@ -136,7 +136,13 @@ async fn a_client_that_never_reads_is_closed_and_the_others_get_everything(db: T
     let mut readers = Vec::new();
     for i in 0..100 {
         let token = app.token_for(&format!("dispatcher-{i}"), Role::Dispatcher, None);
-        readers.push(spawn_reader(app.ws(&token).await));
+        // Dispatchers are in `dispatch` alone by default: they join the fleet room.
+        let mut reader = app.ws(&token).await;
+        let ack = reader
+            .request(json!({"type":"join","room":"fleet:default"}))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        readers.push(spawn_reader(reader));
     }
     let stalled = stalled_client(&app, &app.driver_token(STALLED, "Stalled")).await;
     wait_for_connections(&app, 101).await;
@@ -245,11 +251,11 @@ on_both_backends!(a_stalled_backlog_does_not_grow_memory);
 /// Commits `n` `driver_status` messages to `dispatch` in one transaction and publishes them at
 /// once: a burst no session can drain as fast as the room hands it out.
 async fn burst(app: &TestApp, n: usize) {
-    use rallypoint::db::queries::commit::{self, Change};
+    use rallypoint::db::queries::commit::{self, Change, Publication};
     use rallypoint::protocol::{DriverId, DriverStatus, ServerMsg};
     let messages = (0..n)
         .map(|i| {
-            (
+            Publication::to(
                 Room::Dispatch,
                 ServerMsg::DriverStatus {
                     driver_id: DriverId::from(format!("DRV-B{i:03}").as_str()),

@@ -9,7 +9,7 @@ use crate::db::queries::idempotency::StoredAnswer;
 use crate::db::schema::{audit, incidents, order_exclusions, orders};
 use crate::db::{queries, DbConnection};
 use crate::error::AppError;
-use crate::protocol::{server::envelope, Order, Room, ServerMsg};
+use crate::protocol::{server::Encoded, Order, OrderId, Room, ServerMsg};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use std::collections::BTreeMap;
@@ -35,11 +35,34 @@ pub struct Change {
     pub driver_status: Option<(String, String)>,
     pub incident: Option<IncidentRow>,
     pub audit: Option<AuditRow>,
-    /// The messages announcing the change, each to one room.
-    pub messages: Vec<(Room, ServerMsg)>,
+    /// The messages announcing the change, each to its rooms.
+    pub messages: Vec<Publication>,
     /// The answer to the request that asked for the change, stored under its idempotency key
     /// in the same transaction (SPEC 4): a change acknowledged is never done twice.
     pub answer: Option<StoredAnswer>,
+}
+
+/// One message and the rooms it is published to. Every room's copy carries the same `id` (a
+/// session in several of the rooms drops repeats by it), and that room's `room` and `seq`.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub rooms: Vec<Room>,
+    pub msg: ServerMsg,
+}
+
+impl Publication {
+    /// `msg` to one room.
+    pub fn to(room: Room, msg: ServerMsg) -> Publication {
+        Publication {
+            rooms: vec![room],
+            msg,
+        }
+    }
+
+    /// `msg` to several rooms at once: one publication, one `id`.
+    pub fn to_all(rooms: Vec<Room>, msg: ServerMsg) -> Publication {
+        Publication { rooms, msg }
+    }
 }
 
 /// A message as committed: its room, seq, id and the exact text every member receives.
@@ -50,16 +73,23 @@ pub struct Published {
     pub id: String,
     pub kind: &'static str,
     pub text: String,
+    /// For an `order_unassigned`: the order its driver was taken off. Once it is delivered,
+    /// the driver's sessions leave `order:<id>` (see `actors::publish_timed`).
+    pub taken_off: Option<OrderId>,
 }
 
 impl Published {
-    fn from_row(room: Room, kind: &'static str, row: RoomEventRow) -> Published {
+    fn from_row(room: Room, msg: &ServerMsg, row: RoomEventRow) -> Published {
         Published {
             room,
             seq: row.seq,
             id: row.id,
-            kind,
+            kind: msg.kind(),
             text: row.payload,
+            taken_off: match msg {
+                ServerMsg::OrderUnassigned { order_id, .. } => Some(order_id.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -144,7 +174,11 @@ pub fn apply(
         // The rooms' counters, taken in one order (by name) in every transaction, so two
         // changes touching the same rooms never wait on each other in a cycle (a PostgreSQL
         // deadlock); the messages keep their order within each room.
-        let names: Vec<String> = change.messages.iter().map(|(r, _)| r.to_string()).collect();
+        let names: Vec<String> = change
+            .messages
+            .iter()
+            .flat_map(|p| p.rooms.iter().map(|r| r.to_string()))
+            .collect();
         let mut next: BTreeMap<&str, i64> = BTreeMap::new();
         for name in &names {
             *next.entry(name.as_str()).or_default() += 1;
@@ -154,17 +188,23 @@ pub fn apply(
             *first = queries::rooms::reserve(conn, name, n)? - n + 1;
         }
         let mut published = Vec::with_capacity(change.messages.len());
-        for ((room, msg), name) in change.messages.iter().zip(&names) {
+        for p in &change.messages {
+            // One id and one encoding of the body per publication; each room's copy gets its
+            // seq, reserved above.
             let id = uuid::Uuid::new_v4().to_string();
-            let slot = next.get_mut(name.as_str()).ok_or_else(|| {
-                AppError::internal(format!("no seq reserved for room {name}"))
-            })?;
-            let seq = *slot;
-            *slot += 1;
-            let row = queries::rooms::insert(conn, name, seq, &id, now, |seq| {
-                envelope(msg, name, Some(seq), &id)
-            })?;
-            published.push(Published::from_row(room.clone(), msg.kind(), row));
+            let body = Encoded::new(&p.msg);
+            for room in &p.rooms {
+                let name = room.to_string();
+                let slot = next.get_mut(name.as_str()).ok_or_else(|| {
+                    AppError::internal(format!("no seq reserved for room {name}"))
+                })?;
+                let seq = *slot;
+                *slot += 1;
+                let row = queries::rooms::insert(conn, &name, seq, &id, now, |seq| {
+                    body.envelope(&name, Some(seq), &id)
+                })?;
+                published.push(Published::from_row(room.clone(), &p.msg, row));
+            }
         }
         if let Some(answer) = &change.answer {
             queries::idempotency::answer(conn, answer, now)?;

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  RallypointClient, Positions, backoffDelay, tokenExpiry, State, STATE_CHANGING,
+  RallypointClient, Positions, SeenIds, backoffDelay, tokenExpiry, State, STATE_CHANGING,
 } from '../../../web/rallypoint.js';
 
 /** Virtual time: timers run only when `advance` passes them. */
@@ -238,6 +238,71 @@ test('resume bookkeeping: positions, duplicates dropped, since on the reconnect 
   sockets[1].receive({ type: 'emergency_event', room: 'fleet:default', seq: 8, id: 'e8' });
   sockets[1].receive({ type: 'emergency_event', room: 'fleet:default', seq: 9, id: 'e9' });
   assert.deepEqual(got, [6, 7, 8, 9]);
+  rp.close();
+});
+
+test('copies of one publication in two rooms are delivered once, and advance both rooms', async () => {
+  const { rp, clock, sockets } = client();
+  const got = [];
+  rp.on('emergency_event', (m) => got.push(`${m.room}:${m.seq}`));
+  rp.connect();
+  sockets[0].accept({ role: 'dispatcher', rooms: { dispatch: 10 } });
+  rp.join('fleet:default').catch(() => {});
+  sockets[0].receive({ type: 'joined', room: 'fleet:default', seq: 4 });
+  // One publication, two copies (one id), in either order; then one to `dispatch` alone.
+  sockets[0].receive({ type: 'emergency_event', room: 'fleet:default', seq: 5, id: 'p1' });
+  sockets[0].receive({ type: 'emergency_event', room: 'dispatch', seq: 11, id: 'p1' });
+  sockets[0].receive({ type: 'emergency_event', room: 'dispatch', seq: 12, id: 'p2' });
+  sockets[0].receive({ type: 'emergency_event', room: 'fleet:default', seq: 6, id: 'p2' });
+  assert.deepEqual(got, ['fleet:default:5', 'dispatch:12'], 'each publication once');
+  assert.equal(rp.lastSeq('dispatch'), 12, 'the dropped copy still advanced its room');
+  assert.equal(rp.lastSeq('fleet:default'), 6);
+
+  // The resume asks each room from its own position; the replayed copies are not shown again.
+  sockets[0].drop();
+  await clock.advance(375);
+  assert.equal(sockets[1].query().get('since'), 'dispatch:12');
+  sockets[1].accept({ role: 'dispatcher', rooms: { dispatch: 13 } });
+  const join = sockets[1].sent.find((m) => m.type === 'join');
+  assert.deepEqual({ room: join.room, since: join.since }, { room: 'fleet:default', since: 6 });
+  sockets[1].receive({ type: 'emergency_event', room: 'dispatch', seq: 12, id: 'p2' });
+  sockets[1].receive({ type: 'emergency_event', room: 'dispatch', seq: 13, id: 'p3' });
+  sockets[1].receive({ type: 'emergency_event', room: 'fleet:default', seq: 7, id: 'p3' });
+  assert.deepEqual(got, ['fleet:default:5', 'dispatch:12', 'dispatch:13']);
+  assert.equal(rp.lastSeq('fleet:default'), 7);
+  rp.close();
+});
+
+test('SeenIds drops repeats of sequenced messages only, and forgets the oldest past its limit', () => {
+  const seen = new SeenIds(2);
+  assert.equal(seen.repeat({ id: 'a', seq: 1 }), false);
+  assert.equal(seen.repeat({ id: 'a', seq: 9 }), true);
+  assert.equal(seen.repeat({ id: 'x' }), false, 'ephemeral messages are never repeats');
+  assert.equal(seen.repeat({ id: 'x' }), false);
+  seen.repeat({ id: 'b', seq: 2 });
+  seen.repeat({ id: 'c', seq: 3 });
+  assert.equal(seen.repeat({ id: 'a', seq: 4 }), false, 'the oldest id was forgotten');
+  assert.equal(seen.repeat({ id: 'c', seq: 5 }), true);
+});
+
+test('a room the server takes the session out of is forgotten, and not joined again', async () => {
+  const { rp, clock, sockets } = client();
+  const left = [];
+  rp.on('left', (m) => left.push(`${m.room} ${m.reason}`));
+  rp.connect();
+  sockets[0].accept();
+  rp.join('order:ORD-1');
+  const join = sockets[0].sent.find((m) => m.type === 'join');
+  sockets[0].receive({ type: 'joined', room: 'order:ORD-1', seq: 3 });
+  sockets[0].receive({ type: 'ack', ref: join.ref, room: 'order:ORD-1', seq: 3 });
+  sockets[0].receive({ type: 'left', room: 'order:ORD-1', reason: 'unassigned' });
+  assert.deepEqual(left, ['order:ORD-1 unassigned']);
+  assert.equal(rp.lastSeq('order:ORD-1'), undefined);
+  assert.deepEqual(rp.rooms(), ['fleet:default', 'driver:DRV-1']);
+  sockets[0].drop();
+  await clock.advance(375);
+  sockets[1].accept();
+  assert.equal(sockets[1].sent.find((m) => m.type === 'join'), undefined);
   rp.close();
 });
 
