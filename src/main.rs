@@ -78,7 +78,7 @@ fn main() -> ExitCode {
             rooms,
         } => {
             // Logs go to stderr: stdout carries the token alone.
-            telemetry::init();
+            telemetry::init_with_default("warn");
             resolve_secret(&mut settings)
                 .and_then(|()| token(&settings, sub, &role, driver_id, fleet, ttl, name, rooms))
         }

@@ -44,7 +44,8 @@ pub fn resolve(settings: &mut Settings) -> Result<Source, ConfigError> {
     let (secret, source) = read_or_create(&path)?;
     settings.auth.secret = secret;
     match &source {
-        Source::Generated(p) => log::info!(
+        // A warning: an operator should know the secret is one nobody chose.
+        Source::Generated(p) => log::warn!(
             "[STARTUP] auth.secret is empty: generated a new random secret in {} (mode 0600); \
              every start, `rallypoint token` and the load generator with the same server.data_dir use it",
             p.display()

@@ -26,7 +26,6 @@ fn token_prints_only_a_jwt() {
     let dir = tempfile::tempdir().unwrap();
     let out = rallypoint()
         .env("RALLYPOINT_SERVER__DATA_DIR", dir.path())
-        .env("RUST_LOG", "info")
         .args([
             "token",
             "--sub",
@@ -43,6 +42,21 @@ fn token_prints_only_a_jwt() {
     let token = text.trim_end();
     assert_eq!(text.lines().count(), 1);
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    // The first one made the secret and said so on stderr; later ones are quiet.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("generated a new random secret"), "{err}");
+    let again = rallypoint()
+        .env("RALLYPOINT_SERVER__DATA_DIR", dir.path())
+        .env_remove("RUST_LOG")
+        .args(["token", "--sub", "bob", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(
+        again.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }
 
 #[test]
