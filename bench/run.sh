@@ -31,6 +31,10 @@ FLOOR_TARGET="${FLOOR_TARGET_DIR:-bench/floor/target}"
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
+# One HS256 secret for the server and the loadgen's tokens (both read RALLYPOINT_AUTH__SECRET),
+# so the runs do not depend on a data/secret file or on which server runs first.
+export RALLYPOINT_AUTH__SECRET="${RALLYPOINT_AUTH__SECRET:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}"
+
 say "building (release): rallypoint, rallypoint-loadgen, the floor; npm ci for Socket.IO"
 cargo build --release --bins --locked
 (cd bench/floor && CARGO_TARGET_DIR="$PWD/../../$FLOOR_TARGET" cargo build --release --locked)

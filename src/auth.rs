@@ -244,7 +244,7 @@ mod tests {
 
     fn settings() -> AuthSettings {
         AuthSettings {
-            secret: "a-test-secret-of-some-length".into(),
+            secret: "a-test-secret-of-some-length-at-least-32-bytes".into(),
             public_key_pem: String::new(),
             leeway_s: 0,
             dev_login: false,
@@ -272,7 +272,7 @@ mod tests {
     fn a_token_signed_with_another_key_is_unauthorized() {
         let keys = TokenKeys::from_settings(&settings()).unwrap();
         let mut other = settings();
-        other.secret = "another-secret-entirely-123".into();
+        other.secret = "another-secret-entirely-also-32-bytes-long".into();
         let other = TokenKeys::from_settings(&other).unwrap();
         let t = other
             .sign(&Claims::new("u1", Role::Admin, None, "default", 60))

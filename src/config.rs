@@ -10,6 +10,9 @@ use std::time::Duration;
 /// The default configuration, also the reference for every key.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
+/// The shortest `auth.secret` accepted, in bytes (SPEC 2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// A configuration that cannot be used, with the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -35,6 +38,8 @@ pub struct ServerSettings {
     pub bind: String,
     pub workers: usize,
     pub shutdown_timeout_s: u64,
+    /// Folder of the generated secret (`<data_dir>/secret`), relative to the working directory.
+    pub data_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,8 +182,16 @@ impl Settings {
         if self.realtime.trim_interval_s < 1 {
             return invalid("realtime.trim_interval_s", "must be at least 1");
         }
-        if self.auth.secret.len() < 16 && self.auth.public_key_pem.is_empty() {
-            return invalid("auth.secret", "must be at least 16 characters");
+        // Empty: generated into `<server.data_dir>/secret` at start (crate::secret).
+        if !self.auth.secret.is_empty() && self.auth.secret.len() < MIN_SECRET_BYTES {
+            return invalid(
+                "auth.secret",
+                "must be at least 32 bytes: make one with `openssl rand -hex 32`, or leave it \
+                 empty to have one generated into <server.data_dir>/secret",
+            );
+        }
+        if self.server.data_dir.trim().is_empty() {
+            return invalid("server.data_dir", "must name a folder, e.g. data");
         }
         if self.limits.outbound_queue == 0 || self.limits.max_frame_bytes < 256 {
             return invalid(
@@ -272,6 +285,27 @@ mod tests {
         assert!(e.contains("dispatch.reassign_threshold"), "{e}");
     }
 
+    #[test]
+    fn a_configured_secret_under_32_bytes_says_how_to_make_one() {
+        let mut s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(s.auth.secret, "", "no secret ships with the product");
+        s.auth.secret = "x".repeat(MIN_SECRET_BYTES - 1);
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("auth.secret") && e.contains("openssl rand -hex 32"),
+            "{e}"
+        );
+        s.auth.secret = "x".repeat(MIN_SECRET_BYTES);
+        s.validate().unwrap();
+    }
     #[test]
     fn sqlite_commits_are_synced_in_full_unless_configured_otherwise() {
         let mut s: Settings = config::Config::builder()

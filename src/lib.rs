@@ -16,6 +16,7 @@ pub mod http;
 pub mod idempotency;
 pub mod protocol;
 pub mod risk_client;
+pub mod secret;
 pub mod startup;
 pub mod stats;
 pub mod telemetry;

@@ -50,12 +50,16 @@ enum Command {
         rooms: Option<String>,
     },
     /// Serve with the demo fleet and orders loaded and the dev login on.
-    Demo,
+    Demo {
+        /// Serve on a non-loopback `server.bind` too: anyone who can reach it gets any token.
+        #[arg(long)]
+        public: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rallypoint: {e}");
@@ -72,20 +76,26 @@ fn main() -> ExitCode {
             ttl,
             name,
             rooms,
-        } => token(&settings, sub, &role, driver_id, fleet, ttl, name, rooms),
+        } => {
+            // Logs go to stderr: stdout carries the token alone.
+            telemetry::init_with_default("warn");
+            resolve_secret(&mut settings)
+                .and_then(|()| token(&settings, sub, &role, driver_id, fleet, ttl, name, rooms))
+        }
         Command::Migrate => {
             telemetry::init();
             migrate(&settings)
         }
         Command::Serve => {
             telemetry::init();
-            serve(settings, false)
+            resolve_secret(&mut settings).and_then(|()| serve(settings, false))
         }
-        Command::Demo => {
+        Command::Demo { public } => {
             telemetry::init();
-            let mut settings = settings;
             settings.auth.dev_login = true;
-            serve(settings, true)
+            demo_may_bind(&settings, public)
+                .and_then(|()| resolve_secret(&mut settings))
+                .and_then(|()| serve(settings, true))
         }
     };
     match result {
@@ -98,6 +108,35 @@ fn main() -> ExitCode {
 }
 
 type Failure = (u8, String);
+
+/// The HS256 secret: configured, or read from (first made in) `<server.data_dir>/secret`.
+fn resolve_secret(settings: &mut Settings) -> Result<(), Failure> {
+    rallypoint::secret::resolve(settings)
+        .map(|_| ())
+        .map_err(|e| (2, e.to_string()))
+}
+
+/// The demo's dev login gives anyone any token: it serves on a loopback address only, unless
+/// `--public` says to serve it to the network anyway.
+fn demo_may_bind(settings: &Settings, public: bool) -> Result<(), Failure> {
+    let loopback = settings
+        .server
+        .bind
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback());
+    if loopback || public {
+        return Ok(());
+    }
+    Err((
+        2,
+        format!(
+            "the demo will not listen on {}, which is not a loopback address: its dev login hands \
+             any token to anyone who can reach it. Bind 127.0.0.1 (server.bind), or pass --public \
+             to serve it to the network anyway",
+            settings.server.bind
+        ),
+    ))
+}
 
 #[allow(clippy::too_many_arguments)]
 fn token(
@@ -154,7 +193,8 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
             println!("  Drivers:         DRV-001 Alice (holds ORD-1001), DRV-002 Bob (free), DRV-003 Carol (holds ORD-1002)");
             println!("  The story:       put Alice, Bob and Carol online, then report a vehicle breakdown as Alice:");
             println!("                   ORD-1001 moves to Bob, everyone sees the alert, the dashboard the incident.");
-            println!("  Orders:          {base}/api/v1/orders (with a dispatcher token)");
+            println!("  Orders:          curl -s {base}/api/v1/orders -H 'authorization: Bearer TOKEN'");
+            println!("                   with TOKEN a dispatcher's, from: curl -s -XPOST {base}/api/v1/dev/login -H 'content-type: application/json' -d '{{\"sub\":\"dana\",\"role\":\"dispatcher\"}}'");
             println!("Press Ctrl-C to stop.");
         }
         app.run_until_stopped()

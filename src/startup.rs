@@ -97,7 +97,15 @@ pub struct Application {
 
 impl Application {
     /// Builds everything and binds `server.bind` (port 0 picks a free port).
-    pub async fn build(settings: Settings) -> Result<Application, AppError> {
+    pub async fn build(mut settings: Settings) -> Result<Application, AppError> {
+        // `main` has done this already (a failure there exits 2); an embedding caller may not.
+        crate::secret::resolve(&mut settings).map_err(|e| AppError::internal(e.to_string()))?;
+        if settings.auth.dev_login {
+            log::warn!(
+                "[STARTUP] auth.dev_login is on: POST /api/v1/dev/login hands any token to anyone \
+                 who can reach this server; never in production"
+            );
+        }
         let pool = db::connect(&settings.database)?;
         let p = pool.clone();
         let ran = web::block(move || db::migrate(&p)).await??;
@@ -132,11 +140,13 @@ impl Application {
         settings: &Settings,
     ) -> Result<Server, AppError> {
         let keys = web::Data::new(hub.keys.clone());
+        let health = web::Data::new(http::health::HealthCache::default());
         let hub_data = web::Data::from(hub);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(hub_data.clone())
                 .app_data(keys.clone())
+                .app_data(health.clone())
                 .app_data(http::json_config())
                 .app_data(http::query_config())
                 .app_data(http::path_config())

@@ -1,19 +1,31 @@
-//! The `rallypoint` binary itself: `token`, configuration errors (exit 2), `migrate`, and `demo`
-//! serving, printing its URLs and exiting 0 on SIGTERM.
+//! The `rallypoint` binary itself: `token`, configuration errors (exit 2), `migrate`, `demo`
+//! serving, printing its URLs and exiting 0 on SIGTERM, and the secret it generates when none is
+//! configured (`tests/cli/secret.rs`).
 
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+#[path = "cli/secret.rs"]
+mod secret;
+
+/// The binary with no configuration but the defaults; its data folder (the generated secret) is
+/// the caller's to give, else the working directory's `data/`.
 fn rallypoint() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rallypoint"));
-    c.env_remove("RALLYPOINT_CONFIG").env("RUST_LOG", "warn");
+    c.env_remove("RALLYPOINT_CONFIG")
+        .env_remove("RALLYPOINT_AUTH__SECRET")
+        .env_remove("RALLYPOINT_SERVER__DATA_DIR")
+        .env_remove("RALLYPOINT_AUTH__DEV_LOGIN")
+        .env("RUST_LOG", "warn");
     c
 }
 
 #[test]
 fn token_prints_only_a_jwt() {
+    let dir = tempfile::tempdir().unwrap();
     let out = rallypoint()
+        .env("RALLYPOINT_SERVER__DATA_DIR", dir.path())
         .args([
             "token",
             "--sub",
@@ -30,6 +42,21 @@ fn token_prints_only_a_jwt() {
     let token = text.trim_end();
     assert_eq!(text.lines().count(), 1);
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    // The first one made the secret and said so on stderr; later ones are quiet.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("generated a new random secret"), "{err}");
+    let again = rallypoint()
+        .env("RALLYPOINT_SERVER__DATA_DIR", dir.path())
+        .env_remove("RUST_LOG")
+        .args(["token", "--sub", "bob", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(
+        again.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }
 
 #[test]
@@ -89,6 +116,7 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
     let mut child = rallypoint()
         .arg("demo")
         .env("RALLYPOINT_SERVER__BIND", "127.0.0.1:0")
+        .env("RALLYPOINT_SERVER__DATA_DIR", dir.path())
         .env(
             "RALLYPOINT_DATABASE__URL",
             dir.path().join("demo.db").display().to_string(),
@@ -100,8 +128,10 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
     let stdout = child.stdout.take().unwrap();
     let mut health = None;
     let mut pages = Vec::new();
+    let mut printed = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
+        printed.push(line.clone());
         if let Some(url) = line.trim().strip_prefix("Health:") {
             health = Some(url.trim().to_string());
         }
@@ -120,6 +150,11 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
         }
     }
     let health = health.expect("demo prints its URLs");
+    let printed = printed.join("\n");
+    assert!(
+        printed.contains(r#"/api/v1/dev/login -H 'content-type: application/json' -d '{"sub":"dana","role":"dispatcher"}'"#),
+        "the demo says how to get the dispatcher token its Orders line needs:\n{printed}"
+    );
     let base = health.trim_end_matches("/health").to_string();
     let sys = actix_web::rt::System::new();
     sys.block_on(async {

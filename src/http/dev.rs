@@ -4,7 +4,7 @@ use crate::actors::Hub;
 use crate::auth::Claims;
 use crate::error::AppError;
 use crate::protocol::{DriverId, Role};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -20,12 +20,23 @@ struct Login {
     name: Option<String>,
 }
 
-/// `POST /api/v1/dev/login` `{"sub","role","driver_id"?,"fleet"?}` → `{"token"}`; 404 when off.
-async fn login(hub: web::Data<Hub>, body: web::Json<Login>) -> Result<HttpResponse, AppError> {
+/// `POST /api/v1/dev/login` `{"sub","role","driver_id"?,"fleet"?}` → `{"token"}`; 404 when off,
+/// before the body is read (the route must not tell a probe more than any unknown path does).
+async fn login(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
     if !hub.settings.auth.dev_login {
-        return Err(AppError::not_found("not found"));
+        return Err(AppError::not_found("not found").into());
     }
-    let b = body.into_inner();
+    // The JSON extractor, with the app's JsonConfig (its limit; `bad_request` on bad JSON).
+    let body = web::Json::<Login>::from_request(&req, &mut payload.into_inner()).await?;
+    Ok(issue(&hub, body.into_inner())?)
+}
+
+/// Signs the token a login asks for.
+fn issue(hub: &Hub, b: Login) -> Result<HttpResponse, AppError> {
     if b.sub.trim().is_empty() {
         return Err(AppError::bad_request("`sub` must not be empty"));
     }

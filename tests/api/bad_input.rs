@@ -90,7 +90,7 @@ async fn bad_tokens_are_refused_before_the_upgrade(db: TestDb) {
         Some(401)
     );
     let mut other = app.settings.auth.clone();
-    other.secret = "a-completely-different-secret".into();
+    other.secret = "a-completely-different-secret-of-32-bytes".into();
     let forged = TokenKeys::from_settings(&other)
         .unwrap()
         .sign(&Claims::new("x", Role::Admin, None, "default", 600))

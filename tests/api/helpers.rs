@@ -106,6 +106,9 @@ impl Drop for TestDb {
     }
 }
 
+/// The tests' HS256 secret: 64 characters, like a generated one.
+pub const TEST_SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// Settings for tests: the defaults, a random port, the test database, fast batches.
 pub fn settings_for(db: &TestDb) -> Settings {
     let mut s = Settings::load(None).expect("default settings load");
@@ -113,6 +116,8 @@ pub fn settings_for(db: &TestDb) -> Settings {
     s.server.workers = 2;
     s.server.shutdown_timeout_s = 1;
     s.database.url = db.url.clone();
+    // Configured (at least 32 bytes), so no test writes a `data/secret` of its own.
+    s.auth.secret = TEST_SECRET.into();
     s.database.pool_size = 4;
     s.realtime.presence_flush_ms = 100;
     s.realtime.location_flush_ms = 100;

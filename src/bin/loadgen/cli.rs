@@ -77,10 +77,15 @@ pub struct Args {
     #[arg(long, default_value = "default")]
     pub fleet: String,
 
-    /// HS256 secret the tokens are signed with (rallypoint; default: auth.secret of
-    /// config/default.toml).
+    /// HS256 secret the tokens are signed with (rallypoint; default: the one the server
+    /// generated into `<--data-dir>/secret`).
     #[arg(long, env = "RALLYPOINT_AUTH__SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+
+    /// The server's `server.data_dir`, whose `secret` file signs the tokens when no --secret is
+    /// given (relative to the working directory, as the server's is).
+    #[arg(long, env = "RALLYPOINT_SERVER__DATA_DIR", default_value = "data")]
+    pub data_dir: String,
 
     /// Skip the REST step that gives the reporters orders (for a server without the REST API,
     /// such as bench/floor): reports name a made-up order.
@@ -139,19 +144,19 @@ impl Args {
         self.reporters.unwrap_or(self.drivers)
     }
 
-    /// The secret for tokens: the flag, else the built-in default configuration's.
+    /// The secret for tokens: the flag (or RALLYPOINT_AUTH__SECRET), else the file the server
+    /// generated in `--data-dir`. An empty flag counts as none, as an empty `auth.secret` does.
     pub fn token_secret(&self) -> Result<String, LoadgenError> {
-        if let Some(secret) = &self.secret {
+        if let Some(secret) = self.secret.as_ref().filter(|s| !s.is_empty()) {
             return Ok(secret.clone());
         }
-        config::Config::builder()
-            .add_source(config::File::from_str(
-                rallypoint::config::DEFAULT_TOML,
-                config::FileFormat::Toml,
+        let path = rallypoint::secret::path_in(std::path::Path::new(&self.data_dir));
+        rallypoint::secret::read(&path).map_err(|e| {
+            LoadgenError::Args(format!(
+                "no --secret, and {e}; start the server first (it writes that file) from the same \
+                 folder, or pass --data-dir or --secret"
             ))
-            .build()
-            .and_then(|c| c.get_string("auth.secret"))
-            .map_err(|e| LoadgenError::Args(format!("no --secret and no default secret: {e}")))
+        })
     }
 
     /// Checks what the types cannot.

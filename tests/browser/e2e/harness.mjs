@@ -35,6 +35,8 @@ export async function startServer(name) {
   const env = {
     ...process.env,
     RALLYPOINT_DATABASE__URL: join(dir, 'rallypoint.db'),
+    // Its generated secret goes there too, not into the working directory.
+    RALLYPOINT_SERVER__DATA_DIR: dir,
     RALLYPOINT_SERVER__BIND: '127.0.0.1:0',
     RUST_LOG: process.env.RUST_LOG || 'info',
   };
