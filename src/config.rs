@@ -75,6 +75,7 @@ impl std::fmt::Debug for AuthSettings {
 pub struct RealtimeSettings {
     pub heartbeat_ms: u64,
     pub idempotency_window_s: u64,
+    pub idempotency_claim_s: u64,
     pub presence_flush_ms: u64,
     pub location_flush_ms: u64,
     pub offline_grace_ms: u64,

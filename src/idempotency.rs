@@ -7,10 +7,12 @@
 //! is given an `AnswerKey`: the actor that commits the effect writes the answer under the key in
 //! the same transaction (`commit::Change::answer`). So an acknowledged change and its answer are
 //! durable together: a crash between them cannot make a resend do the work twice. Work without a
-//! committed effect (a refusal, a repeated accept) has its answer written after it.
+//! committed effect (a refusal, a repeated accept) has its answer written after it. A claim left
+//! unanswered by another process (an earlier run that stopped before the change committed) is
+//! taken over after `realtime.idempotency_claim_s`; until then a resend gets `conflict`.
 
 use crate::actors::Hub;
-use crate::db::queries::idempotency::{Claim, StoredAnswer};
+use crate::db::queries::idempotency::{Claim, Horizon, StoredAnswer};
 use crate::db::{self, queries};
 use crate::error::{AppError, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -129,18 +131,18 @@ where
     let Some(key) = key else {
         return Outcome::from_result(&work(None).await);
     };
-    let window = chrono::Duration::seconds(hub.settings.realtime.idempotency_window_s as i64);
+    let rt = &hub.settings.realtime;
+    let window = chrono::Duration::seconds(rt.idempotency_window_s as i64);
+    let lease = chrono::Duration::seconds(rt.idempotency_claim_s as i64);
     let (s, k, node) = (sub.clone(), key.clone(), hub.node_id.clone());
     let claimed = db::run(&hub.pool, move |c| {
         let now = chrono::Utc::now();
-        Ok(queries::idempotency::claim(
-            c,
-            &s,
-            &k,
-            &node,
+        let at = Horizon {
             now,
-            now - window,
-        )?)
+            window_start: now - window,
+            claim_stale: now - lease,
+        };
+        Ok(queries::idempotency::claim(c, &s, &k, &node, at)?)
     })
     .await;
     match claimed {

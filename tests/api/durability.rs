@@ -3,7 +3,7 @@
 //! arrives the moment the effect is announced gets the first answer; commits are synced
 //! (`synchronous = FULL` on SQLite, `synchronous_commit = on` on PostgreSQL).
 
-use crate::helpers::{spawn_app, TestApp, TestDb, WsClient};
+use crate::helpers::{spawn_app, spawn_peer, TestApp, TestDb, WsClient};
 use crate::on_both_backends;
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -38,9 +38,13 @@ async fn incidents(app: &TestApp) -> Vec<Value> {
 async fn the_same_key_on_ten_sockets_at_once_is_done_once(db: TestDb) {
     let app = spawn_app(db).await;
     let (_alice, _bob) = an_order_in_progress(&app, "ORD-T").await;
+    // Two engines on one database (started once the order exists, so both hold it): the claim
+    // must hold across processes, not only within one.
+    let peer = spawn_peer(&app).await;
     let mut sockets = Vec::new();
-    for _ in 0..10 {
-        sockets.push(app.ws(&app.dispatcher_token()).await);
+    for i in 0..10 {
+        let node = if i % 2 == 0 { &app } else { &peer };
+        sockets.push(node.ws(&app.dispatcher_token()).await);
     }
     let report = |i: usize| json!({"type":"report","order_id":"ORD-T","kind":"traffic_jam","idempotency_key":"k-ten","ref":format!("t{i}")});
     // Every copy is on the wire before any answer is read.
@@ -135,3 +139,44 @@ async fn commits_are_synced_before_they_are_acknowledged(db: TestDb) {
     }
 }
 on_both_backends!(commits_are_synced_before_they_are_acknowledged);
+
+async fn a_claim_abandoned_by_an_earlier_run_is_taken_over_after_its_lease(db: TestDb) {
+    let app = crate::helpers::spawn_app_with(db, |s| s.realtime.idempotency_claim_s = 2).await;
+    let (_alice, _bob) = an_order_in_progress(&app, "ORD-A").await;
+    // What an engine that stopped between claiming a key and committing its work leaves behind.
+    let pool = app.hub.pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().unwrap();
+        let now = chrono::Utc::now();
+        let at = rallypoint::db::queries::idempotency::Horizon {
+            now,
+            window_start: now - chrono::Duration::seconds(300),
+            claim_stale: now - chrono::Duration::seconds(2),
+        };
+        rallypoint::db::queries::idempotency::claim(
+            &mut conn,
+            "dispatcher-1",
+            "k-abandoned",
+            "an-earlier-run",
+            at,
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let mut dispatcher = app.ws(&app.dispatcher_token()).await;
+    let report = json!({"type":"report","order_id":"ORD-A","kind":"traffic_jam","idempotency_key":"k-abandoned"});
+    let early = dispatcher.request(report.clone()).await;
+    assert_eq!(early["code"], "conflict", "within its lease: {early}");
+    assert!(incidents(&app).await.is_empty());
+    actix_rt::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let late = dispatcher.request(report.clone()).await;
+    assert_eq!(
+        late["type"], "ack",
+        "past its lease the resend does the work: {late}"
+    );
+    let again = dispatcher.request(report).await;
+    assert_eq!(again["event"], late["event"], "then answers as it did");
+    assert_eq!(incidents(&app).await.len(), 1);
+}
+on_both_backends!(a_claim_abandoned_by_an_earlier_run_is_taken_over_after_its_lease);

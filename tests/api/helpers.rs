@@ -94,6 +94,18 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database for another engine (a second node): it does not own the database, so
+    /// dropping it removes nothing; the original must outlive it.
+    pub fn shared(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            _dir: None,
+            schema: None,
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         use diesel::connection::SimpleConnection;
@@ -142,6 +154,12 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
 }
 
 /// Like `spawn_app`, with the settings adjusted by `tweak`.
+/// A second engine on `app`'s database, with its settings: another node of the same fleet.
+pub async fn spawn_peer(app: &TestApp) -> TestApp {
+    let settings = app.settings.clone();
+    spawn_app_with(app.db.shared(), move |s| *s = settings).await
+}
+
 pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         rallypoint::telemetry::init();

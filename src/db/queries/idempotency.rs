@@ -27,21 +27,31 @@ pub enum Claim {
     Running,
 }
 
+/// When a claim counts as given up.
+#[derive(Debug, Clone, Copy)]
+pub struct Horizon {
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Keys from before this are outside the window: a new request.
+    pub window_start: chrono::DateTime<chrono::Utc>,
+    /// An unanswered claim of another process from before this was abandoned.
+    pub claim_stale: chrono::DateTime<chrono::Utc>,
+}
+
 /// Claims (`sub`, `key`) for `node`.
 ///
 /// The insert comes first, so two concurrent claims can never both win: on PostgreSQL the second
 /// waits for the first to commit and then inserts nothing; on SQLite the write lock orders them.
-/// A claim older than `not_before` (outside the window) is taken over, and so is an unanswered
-/// one of another node: with one node that is an earlier process of this engine, which stopped
-/// before the work's effect committed (the answer is written with the effect).
+/// A key outside the window is taken over. So is an unanswered claim of another process (an
+/// earlier run of this engine, or another node) older than `claim_stale`: its work never
+/// committed, since the answer is written with the work's change.
 pub fn claim(
     conn: &mut DbConnection,
     sub: &str,
     key: &str,
     node: &str,
-    now: chrono::DateTime<chrono::Utc>,
-    not_before: chrono::DateTime<chrono::Utc>,
+    at: Horizon,
 ) -> QueryResult<Claim> {
+    let now = at.now;
     conn.transaction(|conn| {
         // The same SQL on both backends (diesel's MultiConnection has no upsert builder).
         let inserted = diesel::sql_query(
@@ -62,13 +72,14 @@ pub fn claim(
                 .filter(dsl::key.eq(key))
                 .select((dsl::response, dsl::node, dsl::created_at))
                 .first(conn)?;
-        let expired = created < to_db(not_before);
+        let expired = created < to_db(at.window_start);
+        let abandoned = owner.as_deref() != Some(node) && created < to_db(at.claim_stale);
         match response {
             Some(answer) if !expired => return Ok(Claim::Answered(answer)),
-            None if !expired && owner.as_deref() == Some(node) => return Ok(Claim::Running),
+            None if !expired && !abandoned => return Ok(Claim::Running),
             _ => {}
         }
-        // Expired, or abandoned by an earlier process: take it over.
+        // Expired, or abandoned: take it over.
         diesel::update(
             dsl::idempotency_keys
                 .filter(dsl::sub.eq(sub))
