@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod protocol;
+pub mod ratelimit;
 pub mod risk_client;
 pub mod startup;
 pub mod stats;
