@@ -442,9 +442,16 @@ impl WsSession {
             ));
             return self.answer(ctx, reference, outcome_of(Err(e)));
         };
+        let already = self.rooms.contains(&room);
+        let max = self.hub.settings.limits.max_rooms_per_session;
+        if !already && self.rooms.len() >= max {
+            let e = AppError::conflict(format!(
+                "a session may be in at most {max} rooms (limits.max_rooms_per_session): leave one first"
+            ));
+            return self.answer(ctx, reference, outcome_of(Err(e)));
+        }
         let (hub, claims, id) = (self.hub.clone(), self.claims.clone(), self.id);
         let endpoint = self.outbox.endpoint();
-        let already = self.rooms.contains(&room);
         let work = async move {
             let order_driver = match &room {
                 Room::Order(o) if claims.role == Role::Driver => match hub.order(o) {
