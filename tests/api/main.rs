@@ -23,5 +23,6 @@ mod rate_limit;
 mod restart;
 mod resume;
 mod risk_service;
+mod rooms;
 mod session;
 mod slow_consumer;
