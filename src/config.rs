@@ -82,6 +82,7 @@ pub struct RealtimeSettings {
     pub history_per_room: i64,
     pub history_ttl_s: i64,
     pub trim_interval_s: u64,
+    pub room_idle_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +105,9 @@ pub struct LimitSettings {
     pub outbound_queue: usize,
     pub location_min_interval_ms: u64,
     pub max_connections: usize,
+    pub max_rooms_per_session: usize,
+    pub max_connections_per_sub: usize,
+    pub rest_per_sub_per_sec: u32,
 }
 
 impl Settings {
@@ -194,6 +198,12 @@ impl Settings {
         if self.server.data_dir.trim().is_empty() {
             return invalid("server.data_dir", "must name a folder, e.g. data");
         }
+        if self.limits.max_rooms_per_session == 0 || self.limits.max_connections_per_sub == 0 {
+            return invalid(
+                "limits.max_rooms_per_session",
+                "max_rooms_per_session and max_connections_per_sub must be at least 1",
+            );
+        }
         if self.limits.outbound_queue == 0 || self.limits.max_frame_bytes < 256 {
             return invalid(
                 "limits.outbound_queue",
@@ -223,6 +233,10 @@ impl RealtimeSettings {
     }
     pub fn offline_grace(&self) -> Duration {
         Duration::from_millis(self.offline_grace_ms)
+    }
+    /// How long a room with no members and nothing in flight lives on.
+    pub fn room_idle(&self) -> Duration {
+        Duration::from_secs(self.room_idle_s)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod protocol;
+pub mod ratelimit;
 pub mod risk_client;
 pub mod secret;
 pub mod startup;

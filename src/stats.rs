@@ -53,11 +53,34 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// What one node counts itself (the recorder is shared by every engine of the process, so these
+/// are written straight into the text, exact for the node asked).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NodeGauges {
+    pub connections: usize,
+    /// Room actors running.
+    pub room_actors: usize,
+    /// Join replays being read outside their room's turn.
+    pub room_replays_reading: usize,
+}
+
 /// The Prometheus text of every metric, or `None` when the recorder could not be installed.
-pub fn render(connections: usize) -> Option<String> {
+pub fn render(node: NodeGauges) -> Option<String> {
+    use std::fmt::Write;
     let handle = install()?;
-    gauge!("rallypoint_connections").set(connections as f64);
-    Some(handle.render())
+    gauge!("rallypoint_connections").set(node.connections as f64);
+    let mut text = handle.render();
+    let _ = write!(
+        text,
+        "# HELP rallypoint_room_actors Room actors running on this node (idle ones stop after realtime.room_idle_s)\n\
+         # TYPE rallypoint_room_actors gauge\n\
+         rallypoint_room_actors {}\n\
+         # HELP rallypoint_room_replays_reading Join replays being read from the database on this node\n\
+         # TYPE rallypoint_room_replays_reading gauge\n\
+         rallypoint_room_replays_reading {}\n",
+        node.room_actors, node.room_replays_reading
+    );
+    Some(text)
 }
 
 fn describe() {
@@ -96,6 +119,10 @@ fn describe() {
         "Connections shut down because their session did not close in time (a peer not reading)"
     );
     describe_counter!(
+        "rallypoint_room_seq_read_failures_total",
+        "A starting room's reads of its seq that failed (each is retried with a backoff)"
+    );
+    describe_counter!(
         "rallypoint_room_events_published_total",
         "Durable room messages published, by room kind (dispatch, fleet, driver, order)"
     );
@@ -127,6 +154,10 @@ pub fn session_closed(role: &'static str, code: Option<u16>) {
     gauge!("rallypoint_sessions", "role" => role).decrement(1.0);
     let code = code.map_or_else(|| "client".to_string(), |c| c.to_string());
     counter!("rallypoint_sessions_closed_total", "code" => code).increment(1);
+}
+
+pub fn room_seq_read_failed() {
+    counter!("rallypoint_room_seq_read_failures_total").increment(1);
 }
 
 pub fn slow_consumer() {

@@ -58,15 +58,45 @@ pub struct Hub {
     /// Every open session, so a shutdown can close them all with 1012 and a slow consumer can
     /// be cut off.
     sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, OpenSession>>,
+    /// Open sessions per `sub`, for `limits.max_connections_per_sub`.
+    subs: std::sync::Mutex<HashMap<String, usize>>,
+    /// History reads per `sub`, for `limits.rest_per_sub_per_sec`.
+    history_reads: std::sync::Mutex<crate::ratelimit::PerSub>,
+    /// Room actors running, for `rallypoint_room_actors`.
+    pub room_actors: AtomicUsize,
+    /// Replays being read outside their room's turn, for `rallypoint_room_replays_reading`.
+    pub room_replays_reading: AtomicUsize,
 }
 
-/// One of `limits.max_connections`, held by a session for its lifetime.
-pub struct ConnectionSlot(Arc<Hub>);
+/// One of `limits.max_connections`, and one of its `sub`'s `limits.max_connections_per_sub`,
+/// held by a session for its lifetime.
+pub struct ConnectionSlot {
+    hub: Arc<Hub>,
+    sub: Option<String>,
+}
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        self.hub.connections.fetch_sub(1, Ordering::AcqRel);
+        if let Some(sub) = self.sub.take() {
+            let mut subs = lock(&self.hub.subs);
+            if let Some(n) = subs.get_mut(&sub) {
+                *n -= 1;
+                if *n == 0 {
+                    subs.remove(&sub);
+                }
+            }
+        }
     }
+}
+
+/// Why a connection was not given a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotRefused {
+    /// The node holds `limits.max_connections`.
+    Node(usize),
+    /// The `sub` holds `limits.max_connections_per_sub`.
+    Sub(usize),
 }
 
 /// An open session: its mailbox, and the socket under it when it came over TCP.
@@ -87,6 +117,7 @@ impl Hub {
         rooms: Addr<registry::RoomRegistry>,
         dispatcher: Addr<dispatcher::Dispatcher>,
     ) -> Hub {
+        let settings_rest_limit = settings.limits.rest_per_sub_per_sec;
         Hub {
             settings,
             pool,
@@ -103,19 +134,46 @@ impl Hub {
             actions_running: AtomicUsize::new(0),
             shutting_down: Default::default(),
             sessions: Default::default(),
+            subs: Default::default(),
+            history_reads: std::sync::Mutex::new(crate::ratelimit::PerSub::new(
+                settings_rest_limit,
+            )),
+            room_actors: AtomicUsize::new(0),
+            room_replays_reading: AtomicUsize::new(0),
         }
     }
 
-    /// Takes one of `limits.max_connections` slots, or `None` when all are taken. The slot is
-    /// given back when it is dropped (with the session that holds it).
-    pub fn reserve_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
+    /// Takes one of `limits.max_connections` slots and one of `sub`'s
+    /// `limits.max_connections_per_sub`, or says which is full. Both are given back when the
+    /// slot is dropped (with the session that holds it).
+    pub fn reserve_connection(self: &Arc<Self>, sub: &str) -> Result<ConnectionSlot, SlotRefused> {
         let max = self.settings.limits.max_connections;
         self.connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
-            .ok()
-            .map(|_| ConnectionSlot(self.clone()))
+            .map_err(|_| SlotRefused::Node(max))?;
+        // Dropped on a refusal below: gives the node's slot back.
+        let mut slot = ConnectionSlot {
+            hub: self.clone(),
+            sub: None,
+        };
+        let per_sub = self.settings.limits.max_connections_per_sub;
+        let mut subs = lock(&self.subs);
+        let held = subs.get(sub).copied().unwrap_or(0);
+        if held >= per_sub {
+            drop(subs);
+            return Err(SlotRefused::Sub(per_sub));
+        }
+        subs.insert(sub.to_string(), held + 1);
+        drop(subs);
+        slot.sub = Some(sub.to_string());
+        Ok(slot)
+    }
+
+    /// Counts one history read of `sub`; `false` past `limits.rest_per_sub_per_sec`.
+    pub fn allow_history_read(&self, sub: &str) -> bool {
+        lock(&self.history_reads).allow(sub, std::time::Instant::now())
     }
 
     /// A new session id, unique within this node's lifetime.

@@ -1,5 +1,11 @@
 //! `RoomRegistry`: finds or starts the `RoomActor` of a room and routes joins, leaves and
 //! publications to it. It owns no membership itself: each room does.
+//!
+//! It also retires idle rooms. A room idle for `realtime.room_idle_s` says so with the count of
+//! messages it has handled (`RoomIdle`); the registry counts what it routes to each room, and
+//! retires the room only when the two agree, that is when nothing is on its way to it. It then
+//! forgets the room before stopping it, so whatever comes next starts a new one, which reads its
+//! seq from the database (every publication is stored before it is routed).
 
 use super::room::{self, Endpoint, JoinReply, RoomActor};
 use super::Hub;
@@ -58,6 +64,14 @@ pub struct PublishEphemeral {
     pub text: ByteString,
 }
 
+/// A room has been idle for `realtime.room_idle_s`, having handled `received` messages.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomIdle {
+    pub room: Room,
+    pub received: u64,
+}
+
 /// Gives the registry the hub, once it exists (the hub holds the registry's address).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -67,14 +81,29 @@ pub struct SetHub(pub Weak<Hub>);
 #[derive(Default)]
 pub struct RoomRegistry {
     hub: Weak<Hub>,
-    rooms: HashMap<Room, Addr<RoomActor>>,
+    rooms: HashMap<Room, RoomEntry>,
+}
+
+/// A running room and the count of messages routed to it.
+struct RoomEntry {
+    addr: Addr<RoomActor>,
+    routed: u64,
+}
+
+impl RoomEntry {
+    /// The room's address, counting one more message routed to it.
+    fn route(&mut self) -> &Addr<RoomActor> {
+        self.routed += 1;
+        &self.addr
+    }
 }
 
 impl RoomRegistry {
+    /// The room's actor, started if need be, counting one message routed to it.
     fn room(&mut self, room: &Room) -> Result<Addr<RoomActor>, AppError> {
-        if let Some(addr) = self.rooms.get(room) {
-            if addr.connected() {
-                return Ok(addr.clone());
+        if let Some(r) = self.rooms.get_mut(room) {
+            if r.addr.connected() {
+                return Ok(r.route().clone());
             }
         }
         let hub: Arc<Hub> = self
@@ -84,8 +113,22 @@ impl RoomRegistry {
         let r = room.clone();
         let addr =
             RoomActor::start_in_arbiter(&hub.engine.clone(), move |_| RoomActor::new(hub, r));
-        self.rooms.insert(room.clone(), addr.clone());
+        self.rooms.insert(
+            room.clone(),
+            RoomEntry {
+                addr: addr.clone(),
+                routed: 1,
+            },
+        );
         Ok(addr)
+    }
+
+    /// The running room's address, counting one message routed to it; none when not running.
+    fn running(&mut self, room: &Room) -> Option<Addr<RoomActor>> {
+        self.rooms
+            .get_mut(room)
+            .filter(|r| r.addr.connected())
+            .map(|r| r.route().clone())
     }
 }
 
@@ -122,7 +165,7 @@ impl Handler<Leave> for RoomRegistry {
 
     fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
         for r in msg.rooms {
-            if let Some(addr) = self.rooms.get(&r) {
+            if let Some(addr) = self.running(&r) {
                 addr.do_send(room::LeaveRoom {
                     session_id: msg.session_id,
                 });
@@ -143,7 +186,7 @@ impl Handler<RevokeRooms> for RoomRegistry {
             .to_text()
             .into();
             crate::stats::messages_out("left", 1);
-            match self.rooms.get(&r).filter(|a| a.connected()) {
+            match self.running(&r) {
                 Some(addr) => addr.do_send(room::Revoke {
                     session_id: msg.session_id,
                     endpoint: msg.endpoint.clone(),
@@ -173,7 +216,7 @@ impl Handler<Publish> for RoomRegistry {
         // room started later reads its seq there and replays from it.
         let mut sends = Vec::new();
         for (r, messages) in by_room {
-            if let Some(addr) = self.rooms.get(&r).filter(|a| a.connected()) {
+            if let Some(addr) = self.running(&r) {
                 sends.push(addr.send(room::PublishSequenced { messages }));
             }
         }
@@ -192,7 +235,7 @@ impl Handler<PublishEphemeral> for RoomRegistry {
 
     fn handle(&mut self, msg: PublishEphemeral, _: &mut Context<Self>) -> Self::Result {
         // An ephemeral message to a room nobody is in reaches nobody: no actor is started for it.
-        let addr = self.rooms.get(&msg.room).cloned();
+        let addr = self.running(&msg.room);
         Box::pin(async move {
             match addr {
                 Some(a) => a
@@ -205,5 +248,22 @@ impl Handler<PublishEphemeral> for RoomRegistry {
                 None => 0,
             }
         })
+    }
+}
+
+impl Handler<RoomIdle> for RoomRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomIdle, _: &mut Context<Self>) {
+        let Some(r) = self.rooms.get(&msg.room) else {
+            return;
+        };
+        if r.routed != msg.received {
+            // Something is on its way to the room: it is not idle after all.
+            return;
+        }
+        if let Some(r) = self.rooms.remove(&msg.room) {
+            r.addr.do_send(room::StopRoom);
+        }
     }
 }

@@ -2,9 +2,15 @@
 //!
 //! It delivers committed messages in `seq` order, each serialized once and shared by every member
 //! (a `ByteString` clone only bumps a refcount). A message that arrives ahead of a missing one
-//! waits in a small buffer until the gap is filled, from the database if need be. A join with
-//! `since` gets the missed messages from the database before it becomes a member, while the room
-//! processes nothing else, so no message is missed or delivered twice at the seam.
+//! waits in a small buffer until the gap is filled from the database; a gap whose rows were
+//! trimmed is skipped, and the members are told to `resync`. A join with `since` reads its replay
+//! outside the room's turn (see `replay`), so a big replay never holds up live delivery.
+//!
+//! A room learns its seq from the database when it starts, retrying with a backoff until it does;
+//! it handles nothing meanwhile, so nothing is delivered or joined against a wrong seq. A room with
+//! no members and nothing in flight for `realtime.room_idle_s` asks the registry to retire it
+//! (`RoomIdle`); the registry does so only if it has routed nothing to the room since, so no join
+//! or publication is lost in the hand-off.
 //!
 //! Members are reached in two ways. A WebSocket session is reached through its worker's
 //! `Fanout` (see `fanout`): the room sends each worker one message per publication with the
@@ -12,27 +18,28 @@
 //! (the tests' probes, tools) is messaged directly with `try_send`; one whose queue is full is
 //! dropped and told to close (4008).
 
+mod replay;
+
 use super::fanout::{FanOut, Fanout, Slot};
+use super::registry::RoomIdle;
 use super::{Deliver, Hub};
 use crate::db::{self, queries};
-use crate::protocol::{server, Room, SessionId};
+use crate::protocol::{server, Room, ServerMsg, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a message ahead of a gap waits before the room reads the gap from the database.
 const GAP_WAIT: Duration = Duration::from_millis(250);
 
-/// Adds a session to the room, replaying from `since` when given.
-#[derive(Message)]
-#[rtype(result = "Result<JoinReply, crate::error::AppError>")]
-pub struct JoinRoom {
-    pub session_id: SessionId,
-    pub endpoint: Endpoint,
-    pub since: Option<i64>,
-}
+/// The first wait before the seq read is tried again, doubled on each failure up to the second.
+const SEQ_RETRY_FIRST: Duration = Duration::from_millis(50);
+const SEQ_RETRY_MAX: Duration = Duration::from_secs(5);
+
+pub use replay::JoinRoom;
 
 /// How a member is reached.
 #[derive(Clone)]
@@ -108,9 +115,15 @@ pub struct PublishEphemeral {
     pub text: ByteString,
 }
 
+/// Stops the room: sent by the registry, which has forgotten it and routes nothing more to it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopRoom;
+
 /// One room.
 pub struct RoomActor {
     hub: Arc<Hub>,
+    room: Room,
     name: String,
     /// Members, each with the seq after which it has received everything.
     members: HashMap<SessionId, Member>,
@@ -121,6 +134,13 @@ pub struct RoomActor {
     /// Messages that arrived ahead of a gap.
     ahead: BTreeMap<i64, (&'static str, ByteString)>,
     gap_check_armed: bool,
+    /// Messages the registry routed here and this room handled (see `RoomIdle`).
+    received: u64,
+    /// Replays being read for joining sessions.
+    replays: usize,
+    /// Since when the room has had no members and nothing in flight.
+    idle_since: Option<Instant>,
+    idle_check_armed: bool,
 }
 
 /// A member session.
@@ -150,11 +170,68 @@ impl RoomActor {
         RoomActor {
             hub,
             name: room.to_string(),
+            room,
             members: HashMap::new(),
             shards: HashMap::new(),
             last_seq: 0,
             ahead: BTreeMap::new(),
             gap_check_armed: false,
+            received: 0,
+            replays: 0,
+            idle_since: None,
+            idle_check_armed: false,
+        }
+    }
+
+    /// No members and nothing in flight: nothing would be lost if the room stopped.
+    fn is_idle(&self) -> bool {
+        self.members.is_empty() && self.replays == 0 && self.ahead.is_empty()
+    }
+
+    /// Notes when the room became idle and arms the check that retires it after
+    /// `realtime.room_idle_s`. Called at the end of every handler.
+    fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        if !self.is_idle() {
+            self.idle_since = None;
+            return;
+        }
+        let since = *self.idle_since.get_or_insert_with(Instant::now);
+        if self.idle_check_armed {
+            return;
+        }
+        self.idle_check_armed = true;
+        let wait = self
+            .hub
+            .settings
+            .realtime
+            .room_idle()
+            .saturating_sub(since.elapsed());
+        ctx.run_later(wait, |act, ctx| {
+            act.idle_check_armed = false;
+            let Some(since) = act.idle_since.filter(|_| act.is_idle()) else {
+                return;
+            };
+            if since.elapsed() < act.hub.settings.realtime.room_idle() {
+                return act.check_idle(ctx);
+            }
+            // The registry retires the room only if nothing was routed here since `received`;
+            // otherwise what is on its way arrives, and the room is checked again after it.
+            act.hub.rooms.do_send(RoomIdle {
+                room: act.room.clone(),
+                received: act.received,
+            });
+        });
+    }
+
+    /// Delivers the buffered messages that now follow `last_seq`.
+    fn drain_ahead(&mut self, batch: &mut Batch) {
+        while let Some(entry) = self.ahead.first_entry() {
+            if *entry.key() != self.last_seq + 1 {
+                break;
+            }
+            let (seq, (kind, text)) = entry.remove_entry();
+            batch.push((kind, text));
+            self.last_seq = seq;
         }
     }
 
@@ -273,14 +350,31 @@ impl RoomActor {
         }
         batch.push((kind, text));
         self.last_seq = seq;
-        while let Some(entry) = self.ahead.first_entry() {
-            if *entry.key() != self.last_seq + 1 {
-                break;
-            }
-            let (seq, (kind, text)) = entry.remove_entry();
-            batch.push((kind, text));
-            self.last_seq = seq;
+        self.drain_ahead(batch);
+    }
+
+    /// After a gap read: what the database did not have was trimmed (a seq is committed before it
+    /// is published, so nothing else is missing). Nobody can fill that gap: members are told to
+    /// `resync`, and delivery goes on after it.
+    fn skip_trimmed_gap(&mut self, batch: &mut Batch) {
+        let Some(&next) = self.ahead.keys().next() else {
+            return;
+        };
+        if next <= self.last_seq + 1 {
+            return;
         }
+        log::warn!(
+            "[BROADCAST] room={:?} seq {}..{} trimmed before delivery: members told to resync",
+            self.name,
+            self.last_seq + 1,
+            next - 1
+        );
+        let resync = ServerMsg::Resync {
+            room: self.name.clone(),
+        };
+        batch.push(("resync", resync.to_text().into()));
+        self.last_seq = next - 1;
+        self.drain_ahead(batch);
     }
 
     /// Reads a gap from the database when messages wait ahead of it.
@@ -310,11 +404,13 @@ impl RoomActor {
                             let kind = server::frame_type(&row.payload);
                             act.accept(row.seq, kind, row.payload.into(), &mut batch);
                         }
+                        act.skip_trimmed_gap(&mut batch);
                         act.fan_out(batch);
                     }
-                    Err(e) => log::error!("[BROADCAST] room={} gap read failed: {e}", act.name),
+                    Err(e) => log::error!("[BROADCAST] room={:?} gap read failed: {e}", act.name),
                 }
                 act.arm_gap_check(ctx);
+                act.check_idle(ctx);
             }));
         });
     }
@@ -323,97 +419,66 @@ impl RoomActor {
 impl Actor for RoomActor {
     type Context = Context<Self>;
 
+    /// Reads the room's seq, retrying until it is known. The room handles nothing meanwhile
+    /// (`wait`): joins and publications queue until then.
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.hub.room_actors.fetch_add(1, Ordering::Relaxed);
         let (pool, name) = (self.hub.pool.clone(), self.name.clone());
         let read = async move {
-            db::run(&pool, move |c| Ok(queries::rooms::current_seq(c, &name)?)).await
+            let mut backoff = SEQ_RETRY_FIRST;
+            loop {
+                let n = name.clone();
+                match db::run(&pool, move |c| Ok(queries::rooms::current_seq(c, &n)?)).await {
+                    Ok(seq) => return seq,
+                    Err(e) => {
+                        crate::stats::room_seq_read_failed();
+                        log::error!(
+                            "[BROADCAST] room={name:?} cannot read its seq, retrying in {backoff:?}: {e}"
+                        );
+                        actix_rt::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(SEQ_RETRY_MAX);
+                    }
+                }
+            }
         };
-        ctx.wait(read.into_actor(self).map(|seq, act, _| match seq {
-            Ok(seq) => act.last_seq = seq,
-            Err(e) => log::error!("[BROADCAST] room={} cannot read its seq: {e}", act.name),
+        ctx.wait(read.into_actor(self).map(|seq, act, ctx| {
+            act.last_seq = seq;
+            act.check_idle(ctx);
         }));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.hub.room_actors.fetch_sub(1, Ordering::Relaxed);
+        log::debug!("[BROADCAST] room={:?} stopped (idle)", self.name);
     }
 }
 
-impl Handler<JoinRoom> for RoomActor {
-    // Atomic: the room handles nothing else until the replay is read, so nothing is published
-    // between the replay and membership.
-    type Result = AtomicResponse<Self, Result<JoinReply, crate::error::AppError>>;
+impl Handler<StopRoom> for RoomActor {
+    type Result = ();
 
-    fn handle(&mut self, msg: JoinRoom, _: &mut Context<Self>) -> Self::Result {
-        // A member re-joining with `since` gets only what it has not received: up to the seq
-        // it became a member at.
-        let upto = self.members.get(&msg.session_id).map(|m| m.from_seq);
-        let since = match msg.since {
-            Some(since) if since < upto.unwrap_or(self.last_seq) => since,
-            other => {
-                // Nothing missed, unless the client claims more than this room ever had.
-                let recovered = other.map(|s| s <= self.last_seq);
-                let from_seq = upto.unwrap_or(self.last_seq);
-                self.insert_member(msg.session_id, msg.endpoint, from_seq);
-                let reply = JoinReply {
-                    seq: self.last_seq,
-                    recovered,
-                    replay: Vec::new(),
-                };
-                return AtomicResponse::new(Box::pin(fut::ready(Ok(reply))));
-            }
-        };
-        let (pool, name) = (self.hub.pool.clone(), self.name.clone());
-        let limit = self.hub.settings.realtime.history_per_room.max(1);
-        let read = async move {
-            db::run(&pool, move |c| {
-                let oldest = queries::rooms::oldest_seq(c, &name)?;
-                let rows = queries::rooms::since(c, &name, since, limit + 1)?;
-                Ok((oldest, rows))
-            })
-            .await
-        };
-        AtomicResponse::new(Box::pin(read.into_actor(self).map(move |res, act, _| {
-            let (oldest, rows) = res?;
-            let reaches_back = oldest.is_some_and(|o| o <= since + 1);
-            let complete = reaches_back && rows.len() as i64 <= limit;
-            let mut replay = Vec::new();
-            if complete {
-                let mut batch = Vec::new();
-                for row in rows {
-                    let text: ByteString = row.payload.into();
-                    if row.seq > act.last_seq {
-                        // Committed but not yet announced here: everyone gets it now, in order.
-                        let kind = server::frame_type(&text);
-                        act.accept(row.seq, kind, text.clone(), &mut batch);
-                    }
-                    if upto.is_none_or(|u| row.seq <= u) {
-                        replay.push(text);
-                    }
-                }
-                // To the members before this one, which has it in its replay.
-                act.fan_out(batch);
-            }
-            act.insert_member(msg.session_id, msg.endpoint, since);
-            Ok(JoinReply {
-                seq: act.last_seq,
-                recovered: Some(complete),
-                replay,
-            })
-        })))
+    fn handle(&mut self, _: StopRoom, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 
 impl Handler<LeaveRoom> for RoomActor {
     type Result = ();
 
-    fn handle(&mut self, msg: LeaveRoom, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: LeaveRoom, ctx: &mut Context<Self>) {
+        self.received += 1;
         self.remove_member(msg.session_id);
+        self.check_idle(ctx);
     }
 }
 
 impl Handler<Revoke> for RoomActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Revoke, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Revoke, ctx: &mut Context<Self>) {
+        self.received += 1;
         self.remove_member(msg.session_id);
         msg.endpoint.deliver(msg.frame);
+        self.check_idle(ctx);
     }
 }
 
@@ -421,14 +486,16 @@ impl Handler<PublishSequenced> for RoomActor {
     type Result = MessageResult<PublishSequenced>;
 
     fn handle(&mut self, msg: PublishSequenced, ctx: &mut Context<Self>) -> Self::Result {
+        self.received += 1;
         let mut batch = Vec::with_capacity(msg.messages.len());
         for (seq, kind, text) in msg.messages {
             self.accept(seq, kind, text, &mut batch);
         }
         let delivered = self.fan_out(batch);
         self.arm_gap_check(ctx);
+        self.check_idle(ctx);
         log::debug!(
-            "[BROADCAST] room={} seq={} delivered={delivered}",
+            "[BROADCAST] room={:?} seq={} delivered={delivered}",
             self.name,
             self.last_seq,
         );
@@ -439,7 +506,10 @@ impl Handler<PublishSequenced> for RoomActor {
 impl Handler<PublishEphemeral> for RoomActor {
     type Result = MessageResult<PublishEphemeral>;
 
-    fn handle(&mut self, msg: PublishEphemeral, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.fan_out(vec![(msg.kind, msg.text)]))
+    fn handle(&mut self, msg: PublishEphemeral, ctx: &mut Context<Self>) -> Self::Result {
+        self.received += 1;
+        let reached = self.fan_out(vec![(msg.kind, msg.text)]);
+        self.check_idle(ctx);
+        MessageResult(reached)
     }
 }

@@ -40,9 +40,8 @@ pub struct WsSession {
     rooms: Vec<Room>,
     /// Positions given on the connect URL (`since=ROOM:SEQ,...`), for the default rooms.
     since: HashMap<String, i64>,
-    window_start: Instant,
-    window_count: u32,
-    strikes: u32,
+    /// `limits.client_msgs_per_sec`: every frame the client sends counts.
+    rate: crate::ratelimit::FrameRate,
     expiry: Option<SpawnHandle>,
     /// The close code once the server decided to close.
     close_code: Option<u16>,
@@ -68,6 +67,7 @@ impl WsSession {
     ) -> WsSession {
         let id = hub.next_session_id();
         let outbox = super::fanout::local(&hub).register(id);
+        let rate = crate::ratelimit::FrameRate::new(hub.settings.limits.client_msgs_per_sec);
         WsSession {
             id,
             hub,
@@ -75,9 +75,7 @@ impl WsSession {
             hb: Instant::now(),
             rooms: Vec::new(),
             since,
-            window_start: Instant::now(),
-            window_count: 0,
-            strikes: 0,
+            rate,
             expiry: None,
             close_code: None,
             pending: 0,
@@ -143,30 +141,33 @@ impl WsSession {
         }));
     }
 
-    /// Counts a client message; `false` when the session is over its rate.
-    /// Counts one client message against `limits.client_msgs_per_sec`. Answers whether it is
-    /// within the limit, and whether this is the third window in a row over it (close 1008).
-    fn within_rate(&mut self) -> (bool, bool) {
-        let limit = self.hub.settings.limits.client_msgs_per_sec;
-        if self.window_count == 0 {
-            // A window starts with the first message after the previous one ended.
-            self.window_start = Instant::now();
-        } else if self.window_start.elapsed() >= Duration::from_secs(1) {
-            if self.window_count <= limit {
-                self.strikes = 0;
-            }
-            self.window_start = Instant::now();
-            self.window_count = 0;
+    /// Counts one frame against `limits.client_msgs_per_sec`; answers whether to handle it. A
+    /// frame over the limit is refused unread: its `rate_limited` error has no `ref` (finding
+    /// the ref would mean decoding it). The third over-limit window within five seconds closes
+    /// the session with 1008.
+    fn within_rate(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        use crate::ratelimit::Verdict;
+        let verdict = self.rate.check(Instant::now());
+        if verdict == Verdict::Allow {
+            return true;
         }
-        self.window_count += 1;
-        if self.window_count <= limit {
-            return (true, false);
+        crate::stats::frame_refused("rate_limited");
+        if self.close_code.is_none() {
+            let e = AppError::RateLimited(format!(
+                "more than {} messages per second: slow down",
+                self.hub.settings.limits.client_msgs_per_sec
+            ));
+            self.send(ctx, &ServerMsg::error(None, &e));
         }
-        if self.window_count == limit + 1 {
-            self.strikes += 1;
-            return (false, self.strikes >= 3);
+        if verdict == Verdict::Close {
+            log::warn!(
+                "[WEBSOCKET] session={} sub={} over the rate limit in 3 windows within 5 s",
+                self.id,
+                self.claims.sub
+            );
+            self.close(ctx, close::RATE_LIMITED, "too many messages");
         }
-        (false, false)
+        false
     }
 
     /// The connect sequence: attach the driver, join the default rooms, then `welcome`, then each
@@ -326,25 +327,6 @@ impl WsSession {
             );
             return;
         }
-        let (within, close_now) = self.within_rate();
-        if !within {
-            crate::stats::frame_refused("rate_limited");
-            if self.close_code.is_none() {
-                let reference = match ClientFrame::decode(text) {
-                    Ok(f) => f.reference,
-                    Err(e) => e.reference,
-                };
-                let e = AppError::RateLimited(format!(
-                    "more than {} messages per second: slow down",
-                    self.hub.settings.limits.client_msgs_per_sec
-                ));
-                self.send(ctx, &ServerMsg::error(reference, &e));
-            }
-            if close_now {
-                self.close(ctx, close::RATE_LIMITED, "too many messages");
-            }
-            return;
-        }
         let frame = match ClientFrame::decode(text) {
             Ok(f) => f,
             Err(e) => {
@@ -463,9 +445,16 @@ impl WsSession {
             ));
             return self.answer(ctx, reference, outcome_of(Err(e)));
         };
+        let already = self.rooms.contains(&room);
+        let max = self.hub.settings.limits.max_rooms_per_session;
+        if !already && self.rooms.len() >= max {
+            let e = AppError::conflict(format!(
+                "a session may be in at most {max} rooms (limits.max_rooms_per_session): leave one first"
+            ));
+            return self.answer(ctx, reference, outcome_of(Err(e)));
+        }
         let (hub, claims, id) = (self.hub.clone(), self.claims.clone(), self.id);
         let endpoint = self.outbox.endpoint();
-        let already = self.rooms.contains(&room);
         let work = async move {
             let order_driver = match &room {
                 Room::Order(o) if claims.role == Role::Driver => match hub.order(o) {
@@ -621,6 +610,11 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
             }
         };
         self.hb = Instant::now();
+        // Every frame counts, pings, pongs, binary and continuation frames too; a close is
+        // always honoured.
+        if !matches!(msg, ws::Message::Close(_) | ws::Message::Nop) && !self.within_rate(ctx) {
+            return;
+        }
         match msg {
             ws::Message::Text(text) => self.handle_text(&text, ctx),
             ws::Message::Binary(_) => {

@@ -80,7 +80,12 @@ async fn socket(hub: web::Data<Hub>) -> HttpResponse {
 
 /// `GET /metrics`: every metric in Prometheus text format (see `crate::stats`).
 async fn metrics(hub: web::Data<Hub>, cache: web::Data<HealthCache>) -> HttpResponse {
-    match crate::stats::render(hub.connections.load(Ordering::Relaxed)) {
+    let node = crate::stats::NodeGauges {
+        connections: hub.connections.load(Ordering::Relaxed),
+        room_actors: hub.room_actors.load(Ordering::Relaxed),
+        room_replays_reading: hub.room_replays_reading.load(Ordering::Relaxed),
+    };
+    match crate::stats::render(node) {
         Some(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(text + &cache.render()),

@@ -1,5 +1,6 @@
 //! `GET /api/v1/rooms/{room}/events?since=N`: missed room messages, for recovery and for polling
-//! while a socket is down. Whoever may join the room may read it.
+//! while a socket is down. Whoever may join the room may read it, at most
+//! `limits.rest_per_sub_per_sec` times a second per `sub` (429 past it).
 
 use crate::actors::order::GetOrder;
 use crate::actors::Hub;
@@ -28,6 +29,16 @@ async fn events(
     q: web::Query<Since>,
 ) -> Result<HttpResponse, AppError> {
     let name = path.into_inner();
+    if !hub.allow_history_read(&user.0.sub) {
+        let max = hub.settings.limits.rest_per_sub_per_sec;
+        log::warn!(
+            "[HTTP] history read refused sub={:?}: over {max} per second",
+            user.0.sub
+        );
+        return Err(AppError::RateLimited(format!(
+            "more than {max} history reads per second (limits.rest_per_sub_per_sec): slow down"
+        )));
+    }
     let room = Room::parse(&name)
         .ok_or_else(|| AppError::bad_request(format!("`{name}` is not a room")))?;
     let order_driver = match &room {

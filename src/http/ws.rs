@@ -1,7 +1,8 @@
-//! `GET /ws`: authenticates (401 before the upgrade), applies `limits.max_connections` (503),
+//! `GET /ws`: authenticates (401 before the upgrade), applies `limits.max_connections` (503) and
+//! `limits.max_connections_per_sub` (429),
 //! reads `since=ROOM:SEQ,...`, and starts a `WsSession`.
 
-use crate::actors::{session::WsSession, Hub};
+use crate::actors::{session::WsSession, Hub, SlotRefused};
 use crate::auth::bearer_token;
 use crate::error::AppError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -58,14 +59,28 @@ async fn upgrade(
         })));
     }
     let hub = hub.into_inner();
-    // Taken atomically, so many clients connecting at once cannot overshoot the limit.
-    let Some(slot) = hub.reserve_connection() else {
-        let max = hub.settings.limits.max_connections;
-        log::warn!("[WEBSOCKET] refused sub={}: {max} connections", claims.sub);
-        crate::stats::connection_refused("max_connections");
-        return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
-            "error": {"code": "internal", "message": format!("this node holds its maximum of {max} connections; retry later or another node")}
-        })));
+    // Taken atomically, so many clients connecting at once cannot overshoot the limits.
+    let slot = match hub.reserve_connection(&claims.sub) {
+        Ok(slot) => slot,
+        Err(SlotRefused::Node(max)) => {
+            log::warn!("[WEBSOCKET] refused sub={}: {max} connections", claims.sub);
+            crate::stats::connection_refused("max_connections");
+            return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "error": {"code": "internal", "message": format!("this node holds its maximum of {max} connections; retry later or another node")}
+            })));
+        }
+        Err(SlotRefused::Sub(max)) => {
+            log::warn!(
+                "[WEBSOCKET] refused sub={}: it holds {max} connections",
+                claims.sub
+            );
+            crate::stats::connection_refused("max_connections_per_sub");
+            return Err(AppError::RateLimited(format!(
+                "`{}` holds its maximum of {max} connections (limits.max_connections_per_sub): close one first",
+                claims.sub
+            ))
+            .into());
+        }
     };
     let frame_size = hub.settings.limits.max_frame_bytes;
     let socket = req.conn_data::<crate::http::conn::ConnSocket>().copied();

@@ -424,6 +424,11 @@ impl WsClient {
             .expect("send a frame");
     }
 
+    /// Sends a WebSocket frame other than text (binary, ping, pong, continuation).
+    pub async fn send_frame(&mut self, frame: ws::Message) {
+        self.framed.send(frame).await.expect("send a frame");
+    }
+
     /// Closes the socket from the client side (1000).
     pub async fn close(&mut self) {
         self.framed

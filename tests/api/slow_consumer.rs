@@ -187,7 +187,7 @@ on_both_backends!(a_client_that_never_reads_is_closed_and_the_others_get_everyth
 
 /// How many slow consumers this process has evicted, from `/metrics`.
 fn slow_consumers() -> f64 {
-    rallypoint::stats::render(0)
+    rallypoint::stats::render(Default::default())
         .unwrap()
         .lines()
         .find_map(|l| l.strip_prefix("rallypoint_slow_consumers_total "))
