@@ -114,7 +114,10 @@ impl AppError {
                 "it exists already".to_string()
             }
             AppError::Internal(_) | AppError::Database(_) | AppError::Pool(_) => {
-                log::error!("[ERROR] internal detail={self}");
+                log::error!(
+                    "[ERROR] internal detail={}",
+                    crate::telemetry::q(&self.to_string())
+                );
                 "internal error; the server logged the detail".to_string()
             }
             other => other.to_string(),

@@ -6,6 +6,8 @@ use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+#[path = "cli/logs.rs"]
+mod logs;
 #[path = "cli/secret.rs"]
 mod secret;
 

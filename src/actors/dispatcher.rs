@@ -25,6 +25,7 @@ use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::server::{DriverLocation, PresenceChange};
 use crate::protocol::*;
 use crate::risk_client;
+use crate::telemetry::{q, q_or_dash};
 use actix::prelude::*;
 use chrono::{Timelike, Utc};
 use std::collections::{BTreeMap, HashSet};
@@ -343,9 +344,9 @@ impl Dispatcher {
             if let Some(to) = &to {
                 log::info!(
                     "[REASSIGNMENT] order={} from={} to={} reason={what} version={}",
-                    next.id,
-                    from.as_ref().map_or("-", |d| d.as_str()),
-                    to,
+                    q(&next.id),
+                    q_or_dash(from.as_ref()),
+                    q(to),
                     next.version
                 );
             }
@@ -584,7 +585,11 @@ impl Handler<DispatchWaiting> for Dispatcher {
             return AtomicResponse::new(ready(()));
         };
         let mv = self.plan_move(&state, Some(&to), AssignReason::Dispatch, None, true);
-        log::info!("[DECISION] order={} waiting -> driver={to}", state.order.id);
+        log::info!(
+            "[DECISION] order={} waiting -> driver={}",
+            q(&state.order.id),
+            q(&to)
+        );
         AtomicResponse::new(Box::pin(
             self.commit_move(addr, mv, None, "order_assigned", None)
                 .map(move |res, act, ctx| {
@@ -593,7 +598,10 @@ impl Handler<DispatchWaiting> for Dispatcher {
                         // The order changed meanwhile (a cancel raced it): it is re-read from its
                         // actor, outside this section, before it is tried again.
                         Err(e) => {
-                            log::warn!("[DECISION] assigning a waiting order failed: {e}");
+                            log::warn!(
+                                "[DECISION] assigning a waiting order failed: {}",
+                                q(&e.to_string())
+                            );
                             act.waiting.retain(|w| w.order.id != state.order.id);
                             act.refresh_waiting(state.order.id.clone(), ctx);
                         }
@@ -611,12 +619,13 @@ impl Handler<ReportIncident> for Dispatcher {
         let received = std::time::Instant::now();
         let event_id = EventId(uuid::Uuid::new_v4().to_string());
         log::info!(
-            "[EVENT_RECEIVED] event={} order={} kind={} sub={} role={}",
+            "[EVENT_RECEIVED] event={} order={} kind={} sub={} role={} comment={}",
             event_id,
-            msg.order_id,
+            q(&msg.order_id),
             msg.kind,
-            msg.reporter.sub,
-            msg.reporter.role
+            q(&msg.reporter.sub),
+            msg.reporter.role,
+            q_or_dash(msg.comment.as_ref())
         );
         if msg.reporter.role == Role::Observer {
             return ready(Err(AppError::forbidden("an observer may not report")));
@@ -689,7 +698,11 @@ impl Handler<ReportIncident> for Dispatcher {
                         }
                         Err(e) => {
                             crate::stats::risk_call(e.outcome());
-                            log::warn!("[RISK] event={} service failed ({e}): built-in model", req.event_id);
+                            log::warn!(
+                                "[RISK] event={} service failed ({}): built-in model",
+                                req.event_id,
+                                q(&e.to_string())
+                            );
                             (model, RiskSource::Fallback)
                         }
                     }
@@ -697,7 +710,7 @@ impl Handler<ReportIncident> for Dispatcher {
                 log::info!(
                     "[RISK] event={} order={} score={score:.3} source={source} remaining_km={:.1} incidents_24h={}",
                     req.event_id,
-                    req.order_id,
+                    q(&req.order_id),
                     req.remaining_km,
                     req.driver_incidents_24h
                 );
@@ -760,11 +773,11 @@ impl Handler<Decide> for Dispatcher {
                 log::info!(
                     "[DECISION] event={} order={} driver={} risk={:.2} threshold={threshold} action={} new_driver={}",
                     event.event_id,
-                    event.order_id,
-                    event.driver_id.as_ref().map_or("-", |d| d.as_str()),
+                    q(&event.order_id),
+                    q_or_dash(event.driver_id.as_ref()),
                     event.risk_score,
                     action,
-                    best.as_ref().map_or("-", |d| d.as_str())
+                    q_or_dash(best.as_ref())
                 );
                 let mut announce_to = vec![Publication::to_all(
                     vec![Room::Fleet(state.order.fleet.clone()), Room::Dispatch],
@@ -882,9 +895,9 @@ impl Handler<CreateOrder> for Dispatcher {
                 );
                 log::info!(
                     "[DECISION] order={} created fleet={} driver={}",
-                    order.id,
-                    order.fleet,
-                    to.as_ref().map_or("- (waiting)", |d| d.as_str())
+                    q(&order.id),
+                    q(&order.fleet),
+                    q_or_dash(to.as_ref())
                 );
                 act.spawn_publish("order_created", published);
                 act.queue_dispatch(ctx);
@@ -920,9 +933,9 @@ impl Handler<DeclineOrder> for Dispatcher {
                 mv.change.answer = answer_ok(msg.answer.as_ref(), &mv.next);
                 log::info!(
                     "[DECISION] order={} declined by={} next={}",
-                    o.id,
-                    msg.driver_id,
-                    to.as_ref().map_or("- (waiting)", |d| d.as_str())
+                    q(&o.id),
+                    q(&msg.driver_id),
+                    q_or_dash(to.as_ref())
                 );
                 act.commit_move(
                     addr,
@@ -993,10 +1006,10 @@ impl Handler<OverrideAssignment> for Dispatcher {
                 mv.change.answer = answer_ok(msg.answer.as_ref(), &mv.next);
                 log::info!(
                     "[OVERRIDE] order={} from={} to={} by={} force={} reason={:?}",
-                    state.order.id,
-                    state.order.driver_id.as_ref().map_or("-", |d| d.as_str()),
-                    msg.driver_id,
-                    msg.actor,
+                    q(&state.order.id),
+                    q_or_dash(state.order.driver_id.as_ref()),
+                    q(&msg.driver_id),
+                    q(&msg.actor),
                     msg.force,
                     msg.reason
                 );

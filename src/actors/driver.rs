@@ -13,6 +13,7 @@ use crate::db::{self};
 use crate::error::AppError;
 use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::*;
+use crate::telemetry::q;
 use actix::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -193,7 +194,7 @@ impl DriverActor {
             act.state.online = online;
             log::info!(
                 "[WEBSOCKET] driver={} status={} sessions={}",
-                act.state.id,
+                q(&act.state.id),
                 status,
                 act.sessions.len()
             );
@@ -268,13 +269,14 @@ impl Handler<DetachSession> for DriverActor {
                 }
                 log::info!(
                     "[WEBSOCKET] driver={} gone past the grace period: offline",
-                    act.state.id
+                    q(&act.state.id)
                 );
                 ctx.wait(act.set_online(false, None).map(|res, act, _| {
                     if let Err(e) = res {
                         log::error!(
-                            "[WEBSOCKET] driver={} could not go offline: {e}",
-                            act.state.id
+                            "[WEBSOCKET] driver={} could not go offline: {}",
+                            q(&act.state.id),
+                            q(&e.to_string())
                         );
                     }
                 }));

@@ -197,7 +197,10 @@ impl Hub {
     /// has not closed after `CUT_OFF_AFTER` (a peer that stopped reading stalls the session).
     /// `full` names the queue it filled, for the log.
     pub fn evict_slow_consumer(self: &Arc<Self>, id: crate::protocol::SessionId, full: &str) {
-        log::warn!("[WEBSOCKET] session={id} slow consumer: {full} full, closing 4008");
+        log::warn!(
+            "[WEBSOCKET] session={id} slow consumer: {} full, closing 4008",
+            crate::telemetry::q(full)
+        );
         let Some(recipient) = lock(&self.sessions).get(&id).map(|s| s.recipient.clone()) else {
             return;
         };
@@ -371,14 +374,12 @@ pub async fn publish_timed(
             Some(t) => {
                 crate::stats::report_broadcast(t.elapsed());
                 log::info!(
-                "[BROADCAST] {what} messages={count} rooms={} delivered={delivered} after_ms={:.2}",
-                rooms.join(","),
+                "[BROADCAST] {what} messages={count} rooms={rooms:?} delivered={delivered} after_ms={:.2}",
                 t.elapsed().as_secs_f64() * 1000.0
             )
             }
             None => log::info!(
-                "[BROADCAST] {what} messages={count} rooms={} delivered={delivered}",
-                rooms.join(",")
+                "[BROADCAST] {what} messages={count} rooms={rooms:?} delivered={delivered}"
             ),
         },
         Err(e) => log::error!("[BROADCAST] {what} failed: {e}"),
@@ -425,8 +426,8 @@ pub async fn ensure_driver(
     .await?;
     log::info!(
         "[WEBSOCKET] driver={} registered fleet={}",
-        stored.id,
-        stored.fleet
+        crate::telemetry::q(&stored.id),
+        crate::telemetry::q(&stored.fleet)
     );
     Ok(start_driver(hub, &stored, Default::default()))
 }

@@ -15,6 +15,7 @@ use crate::dispatch::{decision, lifecycle};
 use crate::error::AppError;
 use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::*;
+use crate::telemetry::q;
 use actix::prelude::*;
 use chrono::Utc;
 use std::collections::HashSet;
@@ -154,8 +155,8 @@ impl OrderActor {
             let published = res?;
             log::info!(
                 "[EVENT_RECEIVED] order={} driver={} status={} version={}",
-                result.id,
-                driver,
+                q(&result.id),
+                q(&driver),
                 result.status,
                 result.version
             );
@@ -299,7 +300,7 @@ impl Handler<Cancel> for OrderActor {
         AtomicResponse::new(Box::pin(self.commit(change, next.clone(), None).map(
             move |res, act, _| {
                 let published = res?;
-                log::info!("[OVERRIDE] order={} cancelled by={by}", next.id);
+                log::info!("[OVERRIDE] order={} cancelled by={}", q(&next.id), q(&by));
                 match &current.driver_id {
                     Some(d) => act.release(d),
                     None => act.hub.dispatcher.do_send(OrderFreed {

@@ -407,7 +407,11 @@ impl RoomActor {
                         act.skip_trimmed_gap(&mut batch);
                         act.fan_out(batch);
                     }
-                    Err(e) => log::error!("[BROADCAST] room={:?} gap read failed: {e}", act.name),
+                    Err(e) => log::error!(
+                        "[BROADCAST] room={:?} gap read failed: {}",
+                        act.name,
+                        crate::telemetry::q(&e.to_string())
+                    ),
                 }
                 act.arm_gap_check(ctx);
                 act.check_idle(ctx);
@@ -433,7 +437,8 @@ impl Actor for RoomActor {
                     Err(e) => {
                         crate::stats::room_seq_read_failed();
                         log::error!(
-                            "[BROADCAST] room={name:?} cannot read its seq, retrying in {backoff:?}: {e}"
+                            "[BROADCAST] room={name:?} cannot read its seq, retrying in {backoff:?}: {}",
+                            crate::telemetry::q(&e.to_string())
                         );
                         actix_rt::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(SEQ_RETRY_MAX);

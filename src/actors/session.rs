@@ -97,7 +97,7 @@ impl WsSession {
         }
         self.close_code = Some(code);
         log::info!(
-            "[WEBSOCKET] session={} sub={} closing code={code} reason={reason:?}",
+            "[WEBSOCKET] session={} sub={:?} closing code={code} reason={reason:?}",
             self.id,
             self.claims.sub
         );
@@ -161,7 +161,7 @@ impl WsSession {
         }
         if verdict == Verdict::Close {
             log::warn!(
-                "[WEBSOCKET] session={} sub={} over the rate limit in 3 windows within 5 s",
+                "[WEBSOCKET] session={} sub={:?} over the rate limit in 3 windows within 5 s",
                 self.id,
                 self.claims.sub
             );
@@ -221,7 +221,11 @@ impl WsSession {
             let (driver, joined) = match res {
                 Ok(v) => v,
                 Err(e) => {
-                    log::error!("[WEBSOCKET] session={} connect failed: {e}", act.id);
+                    log::error!(
+                        "[WEBSOCKET] session={} connect failed: {}",
+                        act.id,
+                        crate::telemetry::q(&e.to_string())
+                    );
                     act.send(ctx, &ServerMsg::error(None, &e));
                     act.close(ctx, 1011, "could not set up the session");
                     return;
@@ -297,7 +301,7 @@ impl WsSession {
             Outcome::Error { code, message } => {
                 crate::stats::frame_refused(code.as_str());
                 log::warn!(
-                    "[WEBSOCKET] session={} sub={} refused code={code:?}: {message}",
+                    "[WEBSOCKET] session={} sub={:?} refused code={code:?}: {message:?}",
                     self.id,
                     self.claims.sub
                 );
@@ -332,7 +336,11 @@ impl WsSession {
             Err(e) => {
                 crate::stats::message_in("invalid");
                 crate::stats::frame_refused(e.error.code().as_str());
-                log::warn!("[WEBSOCKET] session={} bad frame: {}", self.id, e.error);
+                log::warn!(
+                    "[WEBSOCKET] session={} bad frame: {}",
+                    self.id,
+                    crate::telemetry::q(&e.error.to_string())
+                );
                 self.send(ctx, &ServerMsg::error(e.reference, &e.error));
                 return;
             }
@@ -532,11 +540,11 @@ impl Actor for WsSession {
             return;
         }
         log::info!(
-            "[WEBSOCKET] session={} connected sub={} role={} driver={}",
+            "[WEBSOCKET] session={} connected sub={:?} role={} driver={}",
             self.id,
             self.claims.sub,
             self.claims.role,
-            self.claims.driver_id.as_ref().map_or("-", |d| d.as_str())
+            crate::telemetry::q_or_dash(self.claims.driver_id.as_ref())
         );
         self.heartbeat(ctx);
         self.arm_expiry(ctx);
@@ -556,7 +564,7 @@ impl Actor for WsSession {
         }
         crate::stats::session_closed(self.claims.role.as_str(), self.close_code);
         log::info!(
-            "[WEBSOCKET] session={} disconnected sub={}",
+            "[WEBSOCKET] session={} disconnected sub={:?}",
             self.id,
             self.claims.sub
         );
@@ -604,7 +612,11 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
             }
             Err(e) => {
                 crate::stats::frame_refused("protocol");
-                log::warn!("[WEBSOCKET] session={} protocol error: {e}", self.id);
+                log::warn!(
+                    "[WEBSOCKET] session={} protocol error: {}",
+                    self.id,
+                    crate::telemetry::q(&e.to_string())
+                );
                 self.close(ctx, 1002, "protocol error");
                 return;
             }

@@ -63,7 +63,10 @@ async fn upgrade(
     let slot = match hub.reserve_connection(&claims.sub) {
         Ok(slot) => slot,
         Err(SlotRefused::Node(max)) => {
-            log::warn!("[WEBSOCKET] refused sub={}: {max} connections", claims.sub);
+            log::warn!(
+                "[WEBSOCKET] refused sub={:?}: {max} connections",
+                claims.sub
+            );
             crate::stats::connection_refused("max_connections");
             return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
                 "error": {"code": "internal", "message": format!("this node holds its maximum of {max} connections; retry later or another node")}
@@ -71,7 +74,7 @@ async fn upgrade(
         }
         Err(SlotRefused::Sub(max)) => {
             log::warn!(
-                "[WEBSOCKET] refused sub={}: it holds {max} connections",
+                "[WEBSOCKET] refused sub={:?}: it holds {max} connections",
                 claims.sub
             );
             crate::stats::connection_refused("max_connections_per_sub");

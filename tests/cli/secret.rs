@@ -14,7 +14,7 @@ use std::process::{Child, Stdio};
 const PUBLISHED_SECRET: &str = "change-me-rallypoint-dev-secret";
 
 /// A database for one server: a SQLite file, or a fresh PostgreSQL schema dropped at the end.
-struct Database {
+pub(super) struct Database {
     url: String,
     schema: Option<(String, String)>,
 }
@@ -32,7 +32,7 @@ impl Drop for Database {
 }
 
 /// SQLite in `dir`, then PostgreSQL when configured (else said loudly, as the api suite does).
-fn databases(dir: &Path) -> Vec<Database> {
+pub(super) fn databases(dir: &Path) -> Vec<Database> {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let mut all = vec![Database {
@@ -58,15 +58,15 @@ fn databases(dir: &Path) -> Vec<Database> {
     all
 }
 
-/// A `rallypoint serve` running on a free port, with the log lines it wrote until it listened.
-struct Server {
+/// A `rallypoint serve` running on a free port, with every log line it wrote so far.
+pub(super) struct Server {
     child: Child,
-    port: u16,
-    log: Vec<String>,
+    pub(super) port: u16,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
-    fn start(data_dir: &Path, db: &Database, env: &[(&str, &str)]) -> Server {
+    pub(super) fn start(data_dir: &Path, db: &Database, env: &[(&str, &str)]) -> Server {
         let mut cmd = rallypoint();
         cmd.arg("serve")
             .env("RUST_LOG", "info")
@@ -92,13 +92,22 @@ impl Server {
                 break port.parse().unwrap_or_else(|_| panic!("a port in {line}"));
             }
         };
-        // Keep reading, so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        // Keep reading (and keeping), so the server never blocks on a full pipe.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(log));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
         Server { child, port, log }
     }
 
-    fn log(&self) -> String {
-        self.log.join("\n")
+    pub(super) fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 
     /// The status of `GET /api/v1/drivers` with `token`.
@@ -107,7 +116,7 @@ impl Server {
     }
 
     /// SIGTERM once it answers (its signal handlers are set once it runs), then the clean exit.
-    fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         assert_eq!(get_status(self.port, "/health", ""), 200);
         terminate(&mut self.child);
     }
@@ -139,7 +148,7 @@ fn terminate(child: &mut Child) {
 }
 
 /// `rallypoint token` for an admin, with `data_dir`.
-fn mint_admin_token(data_dir: &Path) -> String {
+pub(super) fn mint_admin_token(data_dir: &Path) -> String {
     let out = rallypoint()
         .env("RALLYPOINT_SERVER__DATA_DIR", data_dir)
         .args(["token", "--sub", "ops", "--role", "admin"])
