@@ -93,6 +93,7 @@ pub struct Application {
     port: u16,
     server: Server,
     hub: Arc<Hub>,
+    signals: Signals,
 }
 
 impl Application {
@@ -127,11 +128,19 @@ impl Application {
             .port();
         let hub = start_engine(settings.clone(), pool).await?;
         let server = Self::serve(listener, hub.clone(), &settings)?;
+        // Taken before "listening" is said: from then on a SIGTERM is a graceful shutdown, never
+        // the default action (a supervisor may send one the moment it reads that line).
+        let signals = Signals::take();
         log::info!(
             "[STARTUP] listening on http://{}:{port}",
             listener_host(&settings)
         );
-        Ok(Application { port, server, hub })
+        Ok(Application {
+            port,
+            server,
+            hub,
+            signals,
+        })
     }
 
     fn serve(
@@ -190,36 +199,52 @@ impl Application {
     /// Runs until SIGINT/SIGTERM, then shuts down gracefully (see `shutdown`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (hub, handle) = (self.hub.clone(), self.server.handle());
+        let signals = self.signals;
         actix_web::rt::spawn(async move {
-            wait_for_signal().await;
+            signals.wait().await;
             shutdown(&hub, &handle).await;
         });
         self.server.await
     }
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, taken from their default action (ending the process) as soon as this is
+/// made.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => log::info!("[STARTUP] SIGINT: shutting down"),
-                    _ = term.recv() => log::info!("[STARTUP] SIGTERM: shutting down"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn take() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                _ => None,
+            };
+            Signals { streams }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Waits for SIGINT or SIGTERM.
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
+            tokio::select! {
+                _ = int.recv() => log::info!("[STARTUP] SIGINT: shutting down"),
+                _ = term.recv() => log::info!("[STARTUP] SIGTERM: shutting down"),
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -115,9 +115,14 @@ impl Server {
         get_status(self.port, "/api/v1/drivers", token)
     }
 
-    /// SIGTERM once it answers (its signal handlers are set once it runs), then the clean exit.
+    /// SIGTERM once it answers, then the clean exit.
     pub(super) fn stop(mut self) {
         assert_eq!(get_status(self.port, "/health", ""), 200);
+        terminate(&mut self.child);
+    }
+
+    /// SIGTERM at once: its handlers are set before it says it listens.
+    pub(super) fn stop_now(mut self) {
         terminate(&mut self.child);
     }
 }
@@ -320,4 +325,15 @@ fn the_demo_serves_a_non_loopback_address_only_with_public() {
     assert!(health.starts_with("http://0.0.0.0:"), "{health}");
     assert_eq!(get_status(port, "/health", ""), 200);
     terminate(&mut child);
+}
+
+#[test]
+fn a_sigterm_the_moment_it_says_it_listens_is_a_clean_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    for db in &databases(dir.path()) {
+        for _ in 0..3 {
+            let data_dir = tempfile::tempdir().unwrap();
+            Server::start(data_dir.path(), db, &[]).stop_now();
+        }
+    }
 }
