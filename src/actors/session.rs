@@ -6,7 +6,11 @@
 //! `heartbeat_ms` and drops a peer silent for 2.5 heartbeats, limits the client's message rate,
 //! and closes with 4001 when the token expires. Its mailbox is bounded by `limits.outbound_queue`:
 //! a room that finds it full drops the session (4008).
+//!
+//! The work a message asks for is a command (`crate::commands`); joining rooms (the connect
+//! sequence and `join`) is in `joining`, rooms the server takes a session out of in `rights`.
 
+mod joining;
 mod rights;
 pub use rights::LeaveRooms;
 
@@ -170,122 +174,6 @@ impl WsSession {
         false
     }
 
-    /// The connect sequence: attach the driver, join the default rooms, then `welcome`, then each
-    /// room's `joined` and replay. The session handles nothing else meanwhile, so everything live
-    /// comes after.
-    fn connect(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        let hub = self.hub.clone();
-        let claims = self.claims.clone();
-        let id = self.id;
-        let recipient = ctx.address().recipient::<Deliver>();
-        let leave = ctx.address().recipient::<LeaveRooms>();
-        let endpoint = self.outbox.endpoint();
-        let since = std::mem::take(&mut self.since);
-        let rooms = auth::default_rooms(&claims);
-        let work = async move {
-            let mut driver = None;
-            if let Some(d) = claims.driver() {
-                let addr = ensure_driver(&hub, d, claims.name.clone(), &claims.fleet).await?;
-                let snapshot = addr
-                    .send(AttachSession {
-                        session_id: id,
-                        recipient: recipient.clone(),
-                        leave: leave.clone(),
-                    })
-                    .await?;
-                let mut orders = Vec::new();
-                for o in &snapshot.orders {
-                    if let Some(a) = hub.order(o) {
-                        orders.push(a.send(GetOrder).await?.order);
-                    }
-                }
-                driver = Some((snapshot.status, orders));
-            }
-            let mut joined = Vec::new();
-            for room in rooms {
-                let name = room.to_string();
-                let reply = hub
-                    .rooms
-                    .send(Join {
-                        room: room.clone(),
-                        session_id: id,
-                        endpoint: endpoint.clone(),
-                        since: since.get(&name).copied(),
-                    })
-                    .await??;
-                joined.push((room, reply));
-            }
-            Ok::<_, AppError>((driver, joined))
-        };
-        ctx.wait(work.into_actor(self).map(|res, act, ctx| {
-            let (driver, joined) = match res {
-                Ok(v) => v,
-                Err(e) => {
-                    log::error!(
-                        "[WEBSOCKET] session={} connect failed: {}",
-                        act.id,
-                        crate::telemetry::q(&e.to_string())
-                    );
-                    act.send(ctx, &ServerMsg::error(None, &e));
-                    act.close(ctx, 1011, "could not set up the session");
-                    return;
-                }
-            };
-            let rooms: BTreeMap<String, i64> =
-                joined.iter().map(|(r, j)| (r.to_string(), j.seq)).collect();
-            let (status, orders) = match driver {
-                Some((s, o)) => (Some(s), Some(o)),
-                None => (None, None),
-            };
-            act.send(
-                ctx,
-                &ServerMsg::Welcome {
-                    session_id: act.id,
-                    sub: act.claims.sub.clone(),
-                    role: act.claims.role,
-                    driver_id: act.claims.driver_id.clone(),
-                    fleet: act.claims.fleet.clone(),
-                    heartbeat_ms: act.hub.settings.realtime.heartbeat_ms,
-                    server_time: chrono::Utc::now(),
-                    rooms,
-                    status,
-                    orders,
-                },
-            );
-            for (room, reply) in joined {
-                if !act.rooms.contains(&room) {
-                    act.rooms.push(room.clone());
-                }
-                act.write_join(ctx, &room, reply);
-            }
-        }));
-    }
-
-    /// Writes `joined`, then the replay, then `resync` when history did not reach back.
-    fn write_join(
-        &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        room: &Room,
-        reply: super::room::JoinReply,
-    ) {
-        let name = room.to_string();
-        self.send(
-            ctx,
-            &ServerMsg::Joined {
-                room: name.clone(),
-                seq: reply.seq,
-                recovered: reply.recovered,
-            },
-        );
-        crate::stats::messages_out("replay", reply.replay.len());
-        for frame in reply.replay {
-            ctx.text(frame);
-        }
-        if reply.recovered == Some(false) {
-            self.send(ctx, &ServerMsg::Resync { room: name });
-        }
-    }
-
     fn answer(
         &self,
         ctx: &mut ws::WebsocketContext<Self>,
@@ -438,79 +326,6 @@ impl WsSession {
         self.arm_expiry(ctx);
         self.recheck_rooms();
         Ok(())
-    }
-
-    fn join(
-        &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        reference: Option<String>,
-        name: &str,
-        since: Option<i64>,
-    ) {
-        let Some(room) = Room::parse(name) else {
-            let e = AppError::bad_request(format!(
-                "`{name}` is not a room: use dispatch, fleet:<f>, driver:<id> or order:<id>"
-            ));
-            return self.answer(ctx, reference, outcome_of(Err(e)));
-        };
-        let already = self.rooms.contains(&room);
-        let max = self.hub.settings.limits.max_rooms_per_session;
-        if !already && self.rooms.len() >= max {
-            let e = AppError::conflict(format!(
-                "a session may be in at most {max} rooms (limits.max_rooms_per_session): leave one first"
-            ));
-            return self.answer(ctx, reference, outcome_of(Err(e)));
-        }
-        let (hub, claims, id) = (self.hub.clone(), self.claims.clone(), self.id);
-        let endpoint = self.outbox.endpoint();
-        let work = async move {
-            let order_driver = match &room {
-                Room::Order(o) if claims.role == Role::Driver => match hub.order(o) {
-                    Some(a) => a.send(GetOrder).await?.order.driver_id,
-                    None => None,
-                },
-                _ => None,
-            };
-            if !auth::may_join(&claims, &room, order_driver.as_ref()) {
-                return Err(AppError::forbidden(format!(
-                    "role `{}` may not join `{room}`",
-                    claims.role
-                )));
-            }
-            if already && since.is_none() {
-                return Err(AppError::conflict(format!("you are already in `{room}`")));
-            }
-            let reply = hub
-                .rooms
-                .send(Join {
-                    room: room.clone(),
-                    session_id: id,
-                    endpoint,
-                    since,
-                })
-                .await??;
-            Ok((room, reply))
-        };
-        // Waited for: the replay is written before anything live that arrives meanwhile.
-        ctx.wait(work.into_actor(self).map(move |res, act, ctx| match res {
-            Ok((room, reply)) => {
-                let seq = reply.seq;
-                if !act.rooms.contains(&room) {
-                    act.rooms.push(room.clone());
-                }
-                act.write_join(ctx, &room, reply);
-                if let Some(r) = reference {
-                    act.send(
-                        ctx,
-                        &ServerMsg::ack(
-                            r,
-                            serde_json::json!({"room": room.to_string(), "seq": seq}),
-                        ),
-                    );
-                }
-            }
-            Err(e) => act.answer(ctx, reference, outcome_of(Err(e))),
-        }));
     }
 }
 
