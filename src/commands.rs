@@ -193,7 +193,7 @@ fn driver_actor(
 
 /// The actor of an active order; for one with no actor, `not_found` or `conflict` (finished),
 /// read from the database here, outside any actor's atomic section.
-async fn order_actor(hub: &Hub, id: &OrderId) -> Result<Addr<OrderActor>, AppError> {
+pub async fn order_actor(hub: &Hub, id: &OrderId) -> Result<Addr<OrderActor>, AppError> {
     match hub.order(id) {
         Some(a) => Ok(a),
         None => Err(missing_order(hub, id).await),

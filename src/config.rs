@@ -267,9 +267,9 @@ impl DatabaseSettings {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_built_in_defaults_load_and_validate() {
-        let s: Settings = config::Config::builder()
+    /// The built-in defaults, not validated.
+    fn defaults() -> Settings {
+        config::Config::builder()
             .add_source(config::File::from_str(
                 DEFAULT_TOML,
                 config::FileFormat::Toml,
@@ -277,7 +277,12 @@ mod tests {
             .build()
             .unwrap()
             .try_deserialize()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn the_built_in_defaults_load_and_validate() {
+        let s = defaults();
         s.validate().unwrap();
         assert_eq!(s.server.bind, "127.0.0.1:8000");
         assert_eq!(s.dispatch.reassign_threshold, 0.7);
@@ -286,15 +291,7 @@ mod tests {
 
     #[test]
     fn a_threshold_out_of_range_names_its_key() {
-        let mut s: Settings = config::Config::builder()
-            .add_source(config::File::from_str(
-                DEFAULT_TOML,
-                config::FileFormat::Toml,
-            ))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let mut s = defaults();
         s.dispatch.reassign_threshold = 1.5;
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("dispatch.reassign_threshold"), "{e}");
@@ -302,15 +299,7 @@ mod tests {
 
     #[test]
     fn a_configured_secret_under_32_bytes_says_how_to_make_one() {
-        let mut s: Settings = config::Config::builder()
-            .add_source(config::File::from_str(
-                DEFAULT_TOML,
-                config::FileFormat::Toml,
-            ))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let mut s = defaults();
         assert_eq!(s.auth.secret, "", "no secret ships with the product");
         s.auth.secret = "x".repeat(MIN_SECRET_BYTES - 1);
         let e = s.validate().unwrap_err().to_string();
@@ -323,15 +312,7 @@ mod tests {
     }
     #[test]
     fn sqlite_commits_are_synced_in_full_unless_configured_otherwise() {
-        let mut s: Settings = config::Config::builder()
-            .add_source(config::File::from_str(
-                DEFAULT_TOML,
-                config::FileFormat::Toml,
-            ))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let mut s = defaults();
         assert_eq!(s.database.sqlite_synchronous(), Some("FULL"));
         s.database.sqlite_synchronous = "NORMAL".into();
         assert_eq!(s.database.sqlite_synchronous(), Some("NORMAL"));

@@ -58,9 +58,7 @@ async fn delay(
         StatusCode::OK,
         move |answer| async move {
             // An unknown or finished order is answered here, outside the Dispatcher (SPEC 4).
-            let Some(a) = hub2.order(&b.order_id) else {
-                return Err(crate::actors::missing_order(&hub2, &b.order_id).await);
-            };
+            let a = crate::commands::order_actor(&hub2, &b.order_id).await?;
             if let Some(named) = &b.driver_id {
                 let current = a
                     .send(crate::actors::order::GetOrder)

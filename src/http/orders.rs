@@ -4,8 +4,9 @@
 use super::{once, to_value, Limit};
 use crate::actors::dispatcher::{CreateOrder, OverrideAssignment};
 use crate::actors::order::{Cancel, GetOrder};
-use crate::actors::{missing_order, Hub};
+use crate::actors::Hub;
 use crate::auth::AuthUser;
+use crate::commands::order_actor;
 use crate::db::{self, queries};
 use crate::error::AppError;
 use crate::protocol::*;
@@ -186,9 +187,7 @@ async fn reassign(
         &req,
         StatusCode::OK,
         move |answer| async move {
-            if hub2.order(&msg.order_id).is_none() {
-                return Err(missing_order(&hub2, &msg.order_id).await);
-            }
+            order_actor(&hub2, &msg.order_id).await?;
             msg.answer = answer;
             to_value(&hub2.dispatcher.send(msg).await??)
         },
@@ -214,10 +213,8 @@ async fn cancel(
         &req,
         StatusCode::OK,
         move |answer| async move {
-            match hub2.order(&id) {
-                Some(a) => to_value(&a.send(Cancel { by, answer }).await??),
-                None => Err(missing_order(&hub2, &id).await),
-            }
+            let order = order_actor(&hub2, &id).await?;
+            to_value(&order.send(Cancel { by, answer }).await??)
         },
     )
     .await
