@@ -125,6 +125,7 @@ async fn a_run_under_a_flood_still_answers_every_report(db: TestDb) {
         "leaves and joins are acked: {report:#}"
     );
     assert!(count("flood_replays") > 0, "{report:#}");
+    assert_eq!(report["flood_resyncs"], 0, "every join replays: {report:#}");
     assert!(count("flood_replayed_messages") > 0, "{report:#}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("flood messages sent"), "{stdout}");

@@ -2,8 +2,9 @@
 //! measured: they count neither as recipients nor as connections held, and what they receive is
 //! discarded. Half of them (rounded up) are drivers of their own (`LG-<run>-F<n>`, offline,
 //! holding no order) that send `decline` of unknown order ids `NOPE-<k>`; the others are
-//! dispatchers that loop `leave dispatch` / `join dispatch since=…`, so that every join replays the
-//! room's whole kept history. Each sends `--flood-rate` messages a second, just under the
+//! dispatchers that loop `leave dispatch` / `join dispatch since=…`, so that every join replays
+//! (nearly) the room's whole kept history: `since` is 0 until the room's seq passes 950, then
+//! the highest seq seen less 950. Each sends `--flood-rate` messages a second, just under the
 //! server's rate limit. They start once every measured client is ready and the reporters hold
 //! their orders, before the first report, and stop sending when the drain begins.
 //!
@@ -26,9 +27,12 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The server's default `realtime.history_per_room`: a join with `since` this far behind the
-/// room's seq replays the whole kept history (further behind, the server replays nothing).
+/// The server's default `realtime.history_per_room`: a join with `since` more than this far
+/// behind the room's seq is answered `resync` with nothing replayed.
 const KEPT_HISTORY: u64 = 1000;
+/// How much less than `KEPT_HISTORY` a join asks for: the room's seq grows between the last seq
+/// the rejoiner saw and its join's arrival, and a `since` past the kept history replays nothing.
+const SEQ_MARGIN: u64 = 50;
 /// A join whose ack has not come by then (its frame refused by the rate limit) is given up.
 const JOIN_WAIT: Duration = Duration::from_secs(5);
 /// The room the dispatchers leave and join.
@@ -217,7 +221,7 @@ pub async fn run(
                     }
                     (FloodRole::Rejoiner, Step::Out) => {
                         step = Step::Joining(k, Instant::now());
-                        let since = seq.saturating_sub(KEPT_HISTORY);
+                        let since = join_since(seq);
                         json!({"type": "join", "ref": format!("j{k}"), "room": ROOM, "since": since})
                     }
                     (FloodRole::Rejoiner, Step::Joining(_, at)) => {
@@ -254,6 +258,12 @@ pub async fn run(
     }
 }
 
+/// The `since` of a rejoiner's join when the highest seq it saw of the room is `seq`: all the
+/// kept history, less the margin.
+fn join_since(seq: u64) -> u64 {
+    seq.saturating_sub(KEPT_HISTORY - SEQ_MARGIN)
+}
+
 /// Counts one frame the flood client received, and moves a rejoiner's loop on.
 fn on_frame(tally: &FloodTally, text: &str, step: &mut Step, seq: &mut u64) {
     let Ok(frame) = serde_json::from_str::<Frame<'_>>(text) else {
@@ -267,11 +277,13 @@ fn on_frame(tally: &FloodTally, text: &str, step: &mut Step, seq: &mut u64) {
         let reference = frame.reference.as_deref().and_then(|r| r.strip_prefix('j'));
         joining.is_some() && reference.and_then(|r| r.parse().ok()) == joining
     };
+    if let (Some(ROOM), Some(at)) = (frame.room.as_deref(), frame.seq) {
+        *seq = (*seq).max(at);
+    }
     match frame.ty.as_ref() {
         "ack" => {
             tally.acked.fetch_add(1, Relaxed);
             if is_our_join(&frame) {
-                *seq = frame.seq.unwrap_or(*seq);
                 *step = Step::In;
             }
         }
@@ -283,7 +295,6 @@ fn on_frame(tally: &FloodTally, text: &str, step: &mut Step, seq: &mut u64) {
             }
         }
         "joined" if frame.room.as_deref() == Some(ROOM) => {
-            *seq = frame.seq.unwrap_or(*seq);
             match frame.recovered {
                 Some(true) => tally.replays.fetch_add(1, Relaxed),
                 Some(false) => tally.resyncs.fetch_add(1, Relaxed),
@@ -395,6 +406,13 @@ mod tests {
         assert_eq!(tally.replays.load(Relaxed), 1);
         assert_eq!(tally.replayed.load(Relaxed), 1);
         assert_eq!(tally.acked.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn a_join_asks_for_the_kept_history_less_the_margin() {
+        assert_eq!(join_since(0), 0);
+        assert_eq!(join_since(950), 0);
+        assert_eq!(join_since(2000), 1050);
     }
 
     #[test]
