@@ -66,6 +66,7 @@ for flood in $FLOODS; do
     --flood "$flood" --flood-rate "$FLOOD_RATE" --server-pid "$server_pid" \
     --label "flood $flood" --json "$json" $LOADGEN_ARGS || echo "loadgen exit $? for --flood $flood" >&2
   runs+=("$json")
+  say "after run $n: load $(cut -d' ' -f1-3 /proc/loadavg); SQLite files: $(cd "$work" && du -h rp.db* 2>/dev/null | tr '\t\n' ' ')"
 done
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -73,20 +74,21 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
   cat "$work/server.log" >&2
 fi
 
-say "both runs"
+say "all runs"
 python3 - "${runs[@]}" <<'EOF'
 import json, os, sys, datetime
 runs = [json.load(open(p)) for p in sys.argv[1:] if os.path.exists(p)]
 cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
 print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} × {cpu}")
 print("| run | flood msgs sent | flood errors | flood replays (msgs) | report ack p50 ms | report ack p99 ms "
-      "| last recipient p50 ms | last recipient p99 ms | all deliveries p50 ms | all deliveries p99 ms | missing | server CPU % |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| last recipient p50 ms | last recipient p99 ms | all deliveries p50 ms | all deliveries p99 ms | missing | server CPU % | loadgen CPU % |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 f = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
 for r in runs:
     a, l, d = r["report_ack"], r["last_recipient"], r["all_deliveries"]
     errors = ", ".join(f"{k} {v}" for k, v in r["flood_errors_by_code"].items()) or "0"
     print(f"| {r['label']} | {r['flood_sent']} | {errors} | {r['flood_replays']} ({r['flood_replayed_messages']}) "
           f"| {f(a['p50_ms'], 2)} | {f(a['p99_ms'], 2)} | {f(l['p50_ms'], 2)} | {f(l['p99_ms'], 2)} "
-          f"| {f(d['p50_ms'], 2)} | {f(d['p99_ms'], 2)} | {r['events_missing']} | {f(r['server_cpu_percent'], 0)} |")
+          f"| {f(d['p50_ms'], 2)} | {f(d['p99_ms'], 2)} | {r['events_missing']} | {f(r['server_cpu_percent'], 0)} "
+          f"| {f(r['loadgen_cpu_percent'], 0)} |")
 EOF
