@@ -1,10 +1,12 @@
-//! `rallypoint-loadgen` in small runs: against the real engine (SQLite only: the load generator
-//! sees the server from outside, the backend changes nothing it measures), and against the
-//! Socket.IO baseline in bench/socketio where Node.js and its modules are installed (otherwise a
-//! loud SKIPPED line). Correctness only: every event reaches every client and the JSON is
-//! written. No timing is asserted.
+//! `rallypoint-loadgen` in small runs: against the real engine (SQLite: the load generator sees
+//! the server from outside, the backend changes nothing it measures; the flood run, whose unknown
+//! ids and replays are database reads, on both backends), and against the Socket.IO baseline in
+//! bench/socketio where Node.js and its modules are installed (otherwise a loud SKIPPED line).
+//! Correctness only: every event reaches every client and the JSON is written. No timing is
+//! asserted.
 
 use crate::helpers::{spawn_app, TestDb};
+use crate::on_both_backends;
 use serde_json::Value;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -89,6 +91,47 @@ async fn a_small_run_against_the_engine_delivers_every_event_to_every_client() {
     assert_eq!(report["duplicates_ignored"], 0);
     assert_eq!(report["reports_refused"], 0);
 }
+
+/// `--flood 2`: one driver of its own sends `decline`s of unknown order ids and one dispatcher
+/// loops `leave dispatch` / `join dispatch since`, each at the default 45 messages a second,
+/// while the run reports. Every report is still acked, every measured client gets every event,
+/// and the flood clients are in none of those figures (`events_expected` and `connections_held`
+/// count the measured clients alone); the flood's counters show it happened.
+async fn a_run_under_a_flood_still_answers_every_report(db: TestDb) {
+    let app = spawn_app(db).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let json = dir.path().join("flood.json");
+    let mut args = small_run(&format!("127.0.0.1:{}", app.port), &json);
+    args.extend(["--secret", &app.settings.auth.secret, "--flood", "2"].map(String::from));
+    let out = actix_web::rt::task::spawn_blocking(move || run_loadgen(&args))
+        .await
+        .expect("the loadgen thread ends");
+    let report = assert_every_event_delivered(&out, &json);
+    assert_eq!(report["reports_refused"], 0, "{report:#}");
+    assert_eq!(report["report_ack"]["count"], REPORTS, "{report:#}");
+    assert_eq!(report["flood_clients"], 2, "{report:#}");
+    assert_eq!(report["flood_connections_dropped"], 0, "{report:#}");
+    let count = |key: &str| report[key].as_u64().unwrap_or(0);
+    assert!(count("flood_sent") > 0, "{report:#}");
+    assert!(
+        report["flood_errors_by_code"]["not_found"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "the unknown ids are answered not_found: {report:#}"
+    );
+    assert!(
+        count("flood_acked") > 0,
+        "leaves and joins are acked: {report:#}"
+    );
+    assert!(count("flood_replays") > 0, "{report:#}");
+    assert_eq!(report["flood_resyncs"], 0, "every join replays: {report:#}");
+    assert!(count("flood_replayed_messages") > 0, "{report:#}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("flood messages sent"), "{stdout}");
+}
+
+on_both_backends!(a_run_under_a_flood_still_answers_every_report);
 
 #[actix_web::test]
 async fn an_idle_run_holds_every_connection_and_reads_the_servers_memory() {

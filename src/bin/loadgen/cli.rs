@@ -68,6 +68,17 @@ pub struct Args {
     #[arg(long, default_value_t = 10.0)]
     pub drain: f64,
 
+    /// Flood clients that attack while the run measures (rallypoint; not measured): half
+    /// (rounded up) drivers sending `decline`s of unknown order ids, the others dispatchers
+    /// looping `leave dispatch` / `join dispatch since=…`, each replaying the kept history.
+    #[arg(long, default_value_t = 0)]
+    pub flood: usize,
+
+    /// Messages per second each flood client sends: just under the server's per-session rate
+    /// limit (limits.client_msgs_per_sec, 50), so that it is never closed.
+    #[arg(long, default_value_t = 45.0)]
+    pub flood_rate: f64,
+
     /// Incident kind of the reports. The default scores low enough (with low-priority orders a
     /// kilometre long) that the decision is MAINTAIN and the reporter keeps its order.
     #[arg(long, default_value = "traffic_jam")]
@@ -201,6 +212,14 @@ impl Args {
             return bad(
                 "the run would send no report (for an idle run, pass --idle SECONDS)".into(),
             );
+        }
+        if self.flood > 0 {
+            if self.protocol != Protocol::Rallypoint || self.idle.is_some() {
+                return bad("--flood needs a rallypoint run with reports (no --idle)".into());
+            }
+            if !(self.flood_rate.is_finite() && self.flood_rate > 0.0) {
+                return bad("--flood-rate must be a positive number of messages per second".into());
+            }
         }
         if !(self.drain.is_finite() && self.drain >= 0.0) {
             return bad("--drain must be 0 or more seconds".into());

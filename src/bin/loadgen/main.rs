@@ -1,7 +1,8 @@
 //! `rallypoint-loadgen`: one client that measures every server of the benchmark the same way
 //! (docs/LOADGEN.md). It opens N WebSocket clients (drivers, observers and, for Rallypoint, one
 //! admin), sends emergency reports at a set rate, and measures for every `emergency_event` the
-//! time from its report's send to its receipt at each client.
+//! time from its report's send to its receipt at each client, and each report's time to its
+//! `ack`; with `--flood N`, N more clients attack the server meanwhile, unmeasured.
 //!
 //! It prints a progress line to stderr once a second, the table on stdout, and with `--json` the
 //! same results as JSON. Exit codes: 0 a clean run (every event delivered, every report acked,
@@ -11,6 +12,7 @@
 mod cli;
 mod client;
 mod error;
+mod flood;
 mod http;
 mod net;
 mod rallypoint;
@@ -48,7 +50,7 @@ fn run(args: &cli::Args) -> Result<bool, LoadgenError> {
     } else {
         eprintln!("loadgen: open-file limit {limit} (already the hard limit)");
     }
-    let wanted = args.clients as u64 + 64;
+    let wanted = (args.clients + args.flood) as u64 + 64;
     if wanted > limit {
         return Err(LoadgenError::FileLimit(format!(
             "{} clients need about {wanted} open files, the hard limit is {limit}: \
@@ -74,12 +76,13 @@ fn run(args: &cli::Args) -> Result<bool, LoadgenError> {
     }
     if !summary.is_clean() {
         eprintln!(
-            "loadgen: NOT CLEAN: {} events missing, {} reports refused, {} unanswered, {} not sent, {} connections dropped",
+            "loadgen: NOT CLEAN: {} events missing, {} reports refused, {} unanswered, {} not sent, {} connections dropped, {} flood connections dropped",
             summary.events_missing,
             summary.reports_refused,
             summary.reports_unanswered,
             summary.reports_not_sent,
-            summary.connections_dropped
+            summary.connections_dropped,
+            summary.flood_connections_dropped
         );
     }
     Ok(summary.is_clean())

@@ -71,6 +71,19 @@ impl Signer {
         self.sign(&claims)
     }
 
+    /// The token of flood client `n` (flood.rs): a driver `LG-<run>-F<n>` of its own, or a
+    /// dispatcher.
+    pub fn flood_token(&self, n: usize, driver: bool, run: &str) -> Result<String, LoadgenError> {
+        let sub = format!("lg-{run}-f{n}");
+        let claims = if driver {
+            let id = DriverId::from(format!("LG-{run}-F{n}").as_str());
+            Claims::new(&sub, TokenRole::Driver, Some(id), &self.fleet, TOKEN_TTL_S)
+        } else {
+            Claims::new(&sub, TokenRole::Dispatcher, None, &self.fleet, TOKEN_TTL_S)
+        };
+        self.sign(&claims)
+    }
+
     /// The admin's token, for the REST calls.
     pub fn admin_token(&self, run: &str) -> Result<String, LoadgenError> {
         self.token(Role::Admin, 0, run)

@@ -1,11 +1,13 @@
 //! One run, phase by phase: connect every client and wait until all are ready, give the reporters
-//! orders (rallypoint, unless `--no-orders`), send reports at the set rate, wait for the events
+//! orders (rallypoint, unless `--no-orders`), start the flood clients (`--flood`, flood.rs) and
+//! wait until they are set up, send reports at the set rate, stop the flood, wait for the events
 //! still on their way, then stop the clients and sum up. The scheduler is this task; the clients
 //! are tasks of their own (`client.rs`).
 
 use crate::cli::{Args, Protocol};
 use crate::client::{self, ClientSpec, Command, Notice, Role, Shared};
 use crate::error::LoadgenError;
+use crate::flood::{self, FloodTally};
 use crate::net::Target;
 use crate::rallypoint::{self, Signer};
 use crate::summary::{Measured, Summary};
@@ -70,6 +72,15 @@ pub async fn run(args: &Args, fd_limit: u64) -> Result<Summary, LoadgenError> {
         Protocol::Socketio => None,
     };
     let specs = client_specs(args, signer.as_ref(), &run_id)?;
+    let flood_specs = match &signer {
+        Some(signer) => flood::specs(args.flood, args.clients, &run_id, signer)?,
+        None => Vec::new(),
+    };
+    let flood = Arc::new(FloodTally::new(
+        target.clone(),
+        args.flood_rate,
+        args.connect_concurrency,
+    ));
     let rss_before = args.server_pid.and_then(sys::rss_kib);
 
     eprintln!(
@@ -83,6 +94,7 @@ pub async fn run(args: &Args, fd_limit: u64) -> Result<Summary, LoadgenError> {
         args.rate
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (flood_stop_tx, flood_stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut reporters = Vec::new();
     for spec in specs {
@@ -96,7 +108,7 @@ pub async fn run(args: &Args, fd_limit: u64) -> Result<Summary, LoadgenError> {
         };
         tasks.spawn(client::run(shared.clone(), spec, commands, stop_rx.clone()));
     }
-    let progress = tokio::spawn(progress(shared.clone(), args.clients, total));
+    let progress = tokio::spawn(progress(shared.clone(), flood.clone(), args.clients, total));
     let rest = match (args.protocol, args.no_orders, &signer) {
         (Protocol::Rallypoint, false, Some(signer)) => Some(Rest {
             target: target.clone(),
@@ -131,9 +143,28 @@ pub async fn run(args: &Args, fd_limit: u64) -> Result<Summary, LoadgenError> {
         if args.idle.is_none() {
             scheduler.give_orders(args).await?;
         }
+        if !flood_specs.is_empty() {
+            eprintln!(
+                "loadgen: flood: {} clients at {}/s each",
+                flood_specs.len(),
+                args.flood_rate
+            );
+            for spec in flood_specs {
+                let (failed, flood_stop) = (scheduler.notice_tx.clone(), flood_stop_rx.clone());
+                tasks.spawn(flood::run(
+                    flood.clone(),
+                    spec,
+                    failed,
+                    flood_stop,
+                    stop_rx.clone(),
+                ));
+            }
+            scheduler.wait_flood(&flood, args).await?;
+        }
         let recipients = shared.ready.load(Relaxed) as u64;
         let window = Window::open(args.server_pid);
         scheduler.send_reports(&tally, args).await;
+        let _ = flood_stop_tx.send(true);
         scheduler.drain(&tally, recipients, args.drain).await;
         let window = window.close(args.server_pid);
         let connections_held = shared.connected.load(Relaxed);
@@ -159,7 +190,9 @@ pub async fn run(args: &Args, fd_limit: u64) -> Result<Summary, LoadgenError> {
     }
     progress.abort();
     let measured = outcome?;
-    Ok(Summary::new(args, &run_id, fd_limit, &tally, measured))
+    Ok(Summary::new(
+        args, &run_id, fd_limit, &tally, &flood, measured,
+    ))
 }
 
 /// Client 0 is the admin (rallypoint), then the drivers, then the observers.
@@ -205,6 +238,33 @@ impl Scheduler {
                     return Err(LoadgenError::NotReady {
                         ready: shared.ready.load(Relaxed),
                         wanted: args.clients,
+                        secs: args.connect_timeout as u64,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Waits until every flood client is set up; the first that fails ends the run.
+    async fn wait_flood(&mut self, flood: &FloodTally, args: &Args) -> Result<(), LoadgenError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.connect_timeout);
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            if flood.ready.load(Relaxed) == args.flood {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tick.tick() => {}
+                Some(notice) = self.notices.recv() => {
+                    if let Notice::Failed(e) = notice {
+                        return Err(e);
+                    }
+                    self.on_notice(notice);
+                }
+                _ = sleep_until(deadline) => {
+                    return Err(LoadgenError::NotReady {
+                        ready: flood.ready.load(Relaxed),
+                        wanted: args.flood,
                         secs: args.connect_timeout as u64,
                     });
                 }
@@ -375,7 +435,7 @@ impl Window {
 }
 
 /// Prints a progress line to stderr once a second until aborted.
-async fn progress(shared: Arc<Shared>, clients: usize, reports: u64) {
+async fn progress(shared: Arc<Shared>, flood: Arc<FloodTally>, clients: usize, reports: u64) {
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
@@ -386,8 +446,12 @@ async fn progress(shared: Arc<Shared>, clients: usize, reports: u64) {
         let received = tally.received.load(Relaxed);
         let recipients = shared.ready.load(Relaxed) as u64;
         let expected = tally.report_counts().expecting_events() * recipients;
+        let flooding = match flood.ready.load(Relaxed) {
+            0 => String::new(),
+            n => format!("  flood {n}: sent {}", flood.sent.load(Relaxed)),
+        };
         eprintln!(
-            "[{:>6.1} s] connected {}/{clients}  sent {sent}/{reports}  received {received}/{expected}  missing {}",
+            "[{:>6.1} s] connected {}/{clients}  sent {sent}/{reports}  received {received}/{expected}  missing {}{flooding}",
             started.elapsed().as_secs_f64(),
             shared.connected.load(Relaxed),
             expected.saturating_sub(received),

@@ -1,11 +1,14 @@
 //! `Summary`: a run's results, as the table printed on stdout and as the JSON of `--json`.
 //! Latencies are in milliseconds, sizes in KiB, CPU in seconds over the measured phase (from the
-//! first report to the end of the drain).
+//! first report to the end of the drain). The flood's counts (`--flood`) are its own: flood
+//! clients are in none of the other figures.
 
 use crate::cli::Args;
+use crate::flood::FloodTally;
 use crate::tally::{new_histogram, Tally};
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -83,6 +86,8 @@ pub struct Summary {
     pub incomplete_reports: u64,
     /// Latency of every delivery.
     pub all_deliveries: Latency,
+    /// Latency from each acked report's send to its `ack` (the Dispatcher's decision, committed).
+    pub report_ack: Latency,
     pub deliveries_per_s: f64,
     pub measured_seconds: f64,
     pub server_pid: Option<u32>,
@@ -95,10 +100,30 @@ pub struct Summary {
     pub loadgen_cpu_seconds: f64,
     pub loadgen_cpu_percent: f64,
     pub loadgen_file_limit: u64,
+    /// `--flood`: its clients, their rate, and what they sent and got back.
+    pub flood_clients: usize,
+    pub flood_rate_per_s: f64,
+    pub flood_sent: u64,
+    pub flood_acked: u64,
+    pub flood_errors: u64,
+    pub flood_errors_by_code: BTreeMap<String, u64>,
+    /// Joins answered `recovered: true`, and the room messages their replays brought.
+    pub flood_replays: u64,
+    pub flood_replayed_messages: u64,
+    pub flood_resyncs: u64,
+    pub flood_connections_dropped: u64,
 }
 
 impl Summary {
-    pub fn new(args: &Args, run_id: &str, fd_limit: u64, tally: &Tally, m: Measured) -> Summary {
+    pub fn new(
+        args: &Args,
+        run_id: &str,
+        fd_limit: u64,
+        tally: &Tally,
+        flood: &FloodTally,
+        m: Measured,
+    ) -> Summary {
+        let flood_errors_by_code = flood.errors();
         let counts = tally.report_counts();
         let events_expected = counts.expecting_events() * m.recipients;
         let events_received = tally.received.load(Relaxed);
@@ -159,6 +184,7 @@ impl Summary {
             last_recipient: Latency::of(&last),
             incomplete_reports: incomplete,
             all_deliveries: Latency::of(&tally.all_deliveries()),
+            report_ack: Latency::of(&tally.report_acks()),
             deliveries_per_s: if span_s > 0.0 {
                 events_received as f64 / span_s
             } else {
@@ -175,12 +201,24 @@ impl Summary {
             loadgen_cpu_seconds: m.loadgen_cpu_seconds,
             loadgen_cpu_percent: percent(m.loadgen_cpu_seconds),
             loadgen_file_limit: fd_limit,
+            flood_clients: args.flood,
+            flood_rate_per_s: args.flood_rate,
+            flood_sent: flood.sent.load(Relaxed),
+            flood_acked: flood.acked.load(Relaxed),
+            flood_errors: flood_errors_by_code.values().sum(),
+            flood_errors_by_code,
+            flood_replays: flood.replays.load(Relaxed),
+            flood_replayed_messages: flood.replayed.load(Relaxed),
+            flood_resyncs: flood.resyncs.load(Relaxed),
+            flood_connections_dropped: flood.dropped.load(Relaxed),
         }
     }
 
-    /// A clean run: every report answered with an ack, every event delivered, no connection lost.
+    /// A clean run: every report answered with an ack, every event delivered, no connection lost
+    /// (a flood client's either: a run whose flood stopped early measured less than it says).
     pub fn is_clean(&self) -> bool {
         self.events_missing == 0
+            && self.flood_connections_dropped == 0
             && self.reports_refused == 0
             && self.reports_unanswered == 0
             && self.reports_not_sent == 0
@@ -198,7 +236,7 @@ impl Summary {
                 l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.count
             )
         };
-        let rows: Vec<(&str, String)> = vec![
+        let mut rows: Vec<(&str, String)> = vec![
             (
                 "run",
                 format!("{} ({}, {})", self.label, self.protocol, self.run_id),
@@ -242,6 +280,7 @@ impl Summary {
             ("events missing", self.events_missing.to_string()),
             ("last recipient p50/p95/p99/max", lat(&self.last_recipient)),
             ("all deliveries p50/p95/p99/max", lat(&self.all_deliveries)),
+            ("report ack p50/p95/p99/max", lat(&self.report_ack)),
             (
                 "deliveries per second",
                 format!("{:.0}", self.deliveries_per_s),
@@ -276,11 +315,57 @@ impl Summary {
             ),
             ("measured over", format!("{:.1} s", self.measured_seconds)),
         ];
+        if self.flood_clients > 0 {
+            rows.extend(self.flood_rows());
+        }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = String::new();
         for (k, v) in rows {
             let _ = writeln!(out, "{k:<width$}  {v}");
         }
         out
+    }
+
+    /// The flood's rows of the table.
+    fn flood_rows(&self) -> Vec<(&'static str, String)> {
+        let decliners = self.flood_clients.div_ceil(2);
+        let by_code: Vec<String> = self
+            .flood_errors_by_code
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect();
+        vec![
+            (
+                "flood",
+                format!(
+                    "{} clients at {}/s each ({decliners} declining unknown ids, {} leave/join dispatch)",
+                    self.flood_clients,
+                    self.flood_rate_per_s,
+                    self.flood_clients - decliners
+                ),
+            ),
+            (
+                "flood messages sent",
+                format!(
+                    "{} ({} acked, {} errors{}{})",
+                    self.flood_sent,
+                    self.flood_acked,
+                    self.flood_errors,
+                    if by_code.is_empty() { "" } else { ": " },
+                    by_code.join(", ")
+                ),
+            ),
+            (
+                "flood replays",
+                format!(
+                    "{} joins replayed {} messages ({} resync)",
+                    self.flood_replays, self.flood_replayed_messages, self.flood_resyncs
+                ),
+            ),
+            (
+                "flood connections dropped",
+                self.flood_connections_dropped.to_string(),
+            ),
+        ]
     }
 }

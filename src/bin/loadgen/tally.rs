@@ -63,6 +63,8 @@ pub struct Tally {
     epoch: Instant,
     slots: Vec<Slot>,
     shards: Vec<Mutex<Histogram<u64>>>,
+    /// Latency from each acked report's send to its `ack` (a few per second: one lock will do).
+    acks: Mutex<Histogram<u64>>,
     pub sent: AtomicU64,
     pub received: AtomicU64,
     pub duplicates: AtomicU64,
@@ -85,6 +87,7 @@ impl Tally {
             epoch: Instant::now(),
             slots,
             shards: (0..SHARDS).map(|_| Mutex::new(new_histogram())).collect(),
+            acks: Mutex::new(new_histogram()),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
@@ -118,9 +121,16 @@ impl Tally {
         }
     }
 
-    /// Records the server's answer to report `n` (or, not ok, that it could not be sent).
+    /// Records the server's answer to report `n` (or, not ok, that it could not be sent); an
+    /// ack's latency goes into the report-ack histogram.
     pub fn mark_answered(&self, n: u64, ok: bool) {
         if let Some(slot) = self.slots.get(n as usize) {
+            let sent = slot.sent_us.load(Relaxed);
+            if ok && sent != UNSENT {
+                let latency = self.now_us().saturating_sub(sent);
+                let mut acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
+                acks.saturating_record(latency.max(1));
+            }
             let state = if ok {
                 ReportState::Acked
             } else {
@@ -199,6 +209,11 @@ impl Tally {
     pub fn report_outcome(&self, n: u64) -> (u64, u64) {
         let slot = &self.slots[n as usize];
         (slot.received.load(Relaxed), slot.last_us.load(Relaxed))
+    }
+
+    /// Every acked report's latency from its send to its `ack`.
+    pub fn report_acks(&self) -> Histogram<u64> {
+        self.acks.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every delivery's latency, merged from the shards.
@@ -288,5 +303,7 @@ mod tests {
         );
         assert_eq!(counts.expecting_events(), 2);
         assert_eq!(tally.state(0), ReportState::Failed);
+        // Only the ack of a sent report has a latency.
+        assert_eq!(tally.report_acks().len(), 1);
     }
 }
