@@ -220,37 +220,28 @@ fn client_specs(
 impl Scheduler {
     /// Waits until every client is ready; the first client that fails ends the run.
     async fn wait_ready(&mut self, shared: &Shared, args: &Args) -> Result<(), LoadgenError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.connect_timeout);
-        let mut tick = tokio::time::interval(Duration::from_millis(10));
-        loop {
-            if shared.ready.load(Relaxed) == args.clients {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tick.tick() => {}
-                Some(notice) = self.notices.recv() => {
-                    if let Notice::Failed(e) = notice {
-                        return Err(e);
-                    }
-                    self.on_notice(notice);
-                }
-                _ = sleep_until(deadline) => {
-                    return Err(LoadgenError::NotReady {
-                        ready: shared.ready.load(Relaxed),
-                        wanted: args.clients,
-                        secs: args.connect_timeout as u64,
-                    });
-                }
-            }
-        }
+        self.wait_for(&shared.ready, args.clients, args.connect_timeout)
+            .await
     }
 
     /// Waits until every flood client is set up; the first that fails ends the run.
     async fn wait_flood(&mut self, flood: &FloodTally, args: &Args) -> Result<(), LoadgenError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.connect_timeout);
+        self.wait_for(&flood.ready, args.flood, args.connect_timeout)
+            .await
+    }
+
+    /// Waits until `ready` reaches `wanted`, handling notices meanwhile; a failed client or
+    /// `timeout` seconds end the run.
+    async fn wait_for(
+        &mut self,
+        ready: &AtomicUsize,
+        wanted: usize,
+        timeout: f64,
+    ) -> Result<(), LoadgenError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout);
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         loop {
-            if flood.ready.load(Relaxed) == args.flood {
+            if ready.load(Relaxed) == wanted {
                 return Ok(());
             }
             tokio::select! {
@@ -263,9 +254,9 @@ impl Scheduler {
                 }
                 _ = sleep_until(deadline) => {
                     return Err(LoadgenError::NotReady {
-                        ready: flood.ready.load(Relaxed),
-                        wanted: args.flood,
-                        secs: args.connect_timeout as u64,
+                        ready: ready.load(Relaxed),
+                        wanted,
+                        secs: timeout as u64,
                     });
                 }
             }
