@@ -4,6 +4,7 @@
 //! status transitions. Nothing here touches actix, the database, the clock or the network; every
 //! time-dependent function takes `now`.
 
+pub mod assignment;
 pub mod decision;
 pub mod index;
 pub mod lifecycle;
