@@ -86,22 +86,29 @@ pub struct Assignment {
     pub exact: bool,
 }
 
-/// The cost of giving `order` to `driver`, in metres plus the move penalty where it applies.
-pub fn cost(order: &BatchOrder, driver: &BatchDriver, params: &Params) -> i64 {
-    let distance = driver
+/// The distance from `from` to `driver`, in whole metres ([`UNKNOWN_DISTANCE_M`] without a
+/// known position).
+pub fn distance_m(from: LatLng, driver: &BatchDriver) -> i64 {
+    driver
         .location
-        .map(|at| haversine_km(order.at, at) * 1000.0)
+        .map(|at| haversine_km(from, at) * 1000.0)
         .filter(|m| m.is_finite())
         .map_or(UNKNOWN_DISTANCE_M, |m| {
             (m.round() as i64).clamp(0, UNKNOWN_DISTANCE_M)
-        });
-    let moved = order.keep.as_ref().is_some_and(|keep| *keep != driver.id);
-    distance
-        + if moved {
-            params.move_penalty_m.clamp(0, MAX_MOVE_PENALTY_M)
-        } else {
-            0
-        }
+        })
+}
+
+/// The extra cost of giving `order` to `driver`: the move penalty when another driver holds it.
+fn penalty(order: &BatchOrder, driver: &BatchDriver, params: &Params) -> i64 {
+    match &order.keep {
+        Some(keep) if *keep != driver.id => params.move_penalty_m.clamp(0, MAX_MOVE_PENALTY_M),
+        _ => 0,
+    }
+}
+
+/// The cost of giving `order` to `driver`, in metres plus the move penalty where it applies.
+pub fn cost(order: &BatchOrder, driver: &BatchDriver, params: &Params) -> i64 {
+    distance_m(order.at, driver) + penalty(order, driver, params)
 }
 
 /// Whether `driver` may take `order` at all: not excluded, and with a free slot.
@@ -125,15 +132,8 @@ pub fn candidates(
                 .enumerate()
                 .filter(|(_, d)| eligible(order, d))
                 .map(|(j, d)| {
-                    let distance = cost(
-                        &BatchOrder {
-                            keep: None,
-                            ..order.clone()
-                        },
-                        d,
-                        params,
-                    );
-                    (j, distance, cost(order, d, params))
+                    let distance = distance_m(order.at, d);
+                    (j, distance, distance + penalty(order, d, params))
                 })
                 .collect();
             all.sort_by(|a, b| {
@@ -199,8 +199,11 @@ pub fn optimal(orders: &[BatchOrder], drivers: &[BatchDriver], params: &Params) 
         }
     }
     let mut columns: Vec<usize> = Vec::new();
+    let mut span: BTreeMap<usize, std::ops::Range<usize>> = BTreeMap::new();
     for (j, n) in wanted {
+        let start = columns.len();
         columns.extend(std::iter::repeat_n(j, n.min(drivers[j].free) as usize));
+        span.insert(j, start..columns.len());
     }
     let slots = columns.len();
     // Big-M: one more order served outweighs any difference in distance; a cell that is not a
@@ -219,8 +222,8 @@ pub fn optimal(orders: &[BatchOrder], drivers: &[BatchDriver], params: &Params) 
     };
     let mut matrix = Matrix::new(rows.len(), slots + rows.len(), forbidden);
     for (r, &i) in rows.iter().enumerate() {
-        for (c, j) in columns.iter().enumerate() {
-            if let Some((_, cost)) = lists[i].iter().find(|(d, _)| d == j) {
+        for (j, cost) in &lists[i] {
+            for c in span.get(j).cloned().unwrap_or_default() {
                 matrix[(r, c)] = *cost;
             }
         }
