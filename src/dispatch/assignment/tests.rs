@@ -211,6 +211,62 @@ fn a_driver_without_a_position_is_taken_only_when_no_located_one_is_free() {
     assert!(got.total_cost >= UNKNOWN_DISTANCE_M);
 }
 
+/// A storm: `n` orders, each reported by its own driver, among `m` drivers of capacity 1, spread
+/// over a city by a fixed pseudo-random sequence.
+fn storm(n: usize, m: usize) -> (Vec<BatchOrder>, Vec<BatchDriver>) {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 10_000) as f64 / 10_000.0
+    };
+    let drivers: Vec<BatchDriver> = (0..m)
+        .map(|j| {
+            let location = at(52.4 + next() * 0.2, 13.3 + next() * 0.2);
+            driver(&format!("D{j:04}"), Some(location), 1)
+        })
+        .collect();
+    let orders = (0..n)
+        .map(|i| {
+            let reporter = drivers[i].id.0.clone();
+            let here = drivers[i].location.unwrap_or(at(52.5, 13.4));
+            order(&format!("O{i:04}"), here, &[reporter.as_str()], None)
+        })
+        .collect();
+    (orders, drivers)
+}
+
+#[test]
+fn a_storm_of_30_reports_among_40_drivers_is_served_in_full_none_over_capacity() {
+    let (orders, drivers) = storm(30, 40);
+    let got = optimal(&orders, &drivers, &Params { k: 8, ..ALL });
+    assert!(got.exact);
+    assert_eq!(got.served, 30);
+    let mut to: Vec<&DriverId> = got.pairs.iter().filter_map(|(_, d)| d.as_ref()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 30);
+    for ((o, d), order) in got.pairs.iter().zip(&orders) {
+        assert!(
+            !d.as_ref().is_some_and(|d| order.excluded.contains(d)),
+            "{o} back to its reporter"
+        );
+    }
+    let greedy = greedy(&orders, &drivers, &Params { k: 8, ..ALL });
+    assert!(greedy.served < 30 || greedy.total_cost >= got.total_cost);
+}
+
+#[test]
+fn a_storm_of_100_reports_over_1000_drivers_is_decided_exactly_with_k_10() {
+    let (orders, drivers) = storm(100, 1000);
+    let got = optimal(&orders, &drivers, &Params { k: 10, ..ALL });
+    assert!(got.exact);
+    assert_eq!(got.served, 100);
+    let greedy = greedy(&orders, &drivers, &Params { k: 10, ..ALL });
+    assert!(greedy.served < 100 || greedy.total_cost >= got.total_cost);
+}
+
 #[test]
 fn an_empty_batch_or_a_batch_without_free_drivers_serves_nothing() {
     let none = optimal(&[], &[], &ALL);
