@@ -17,6 +17,7 @@ use crate::db::{self, queries};
 use crate::error::{AppError, ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// A stored answer: the work's value, or the error.
@@ -52,10 +53,14 @@ impl Outcome {
 
 /// The key a request's work runs under: whoever commits the work's effect stores its answer
 /// with it (`answer_ok`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AnswerKey {
     sub: String,
     key: String,
+    /// Set once a successful answer was handed to a change's commit: a work that then answers
+    /// `Ok` committed it (every path that fails to commit answers an error), so it needs no
+    /// second write.
+    handed: Arc<AtomicBool>,
 }
 
 impl AnswerKey {
@@ -63,7 +68,9 @@ impl AnswerKey {
     /// must be exactly what the work's future returns.
     pub fn answer_ok<T: Serialize>(&self, value: &T) -> Option<StoredAnswer> {
         let value = serde_json::to_value(value).ok()?;
-        self.stored(&Outcome::Ok(value))
+        let stored = self.stored(&Outcome::Ok(value))?;
+        self.handed.store(true, Ordering::Release);
+        Some(stored)
     }
 
     fn stored(&self, outcome: &Outcome) -> Option<StoredAnswer> {
@@ -85,17 +92,14 @@ struct Running(Arc<Hub>);
 
 impl Running {
     fn new(hub: &Arc<Hub>) -> Running {
-        hub.actions_running
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        hub.actions_running.fetch_add(1, Ordering::AcqRel);
         Running(hub.clone())
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0
-            .actions_running
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.0.actions_running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -170,11 +174,18 @@ where
     let answer_key = AnswerKey {
         sub: sub.clone(),
         key: key.clone(),
+        handed: Arc::default(),
     };
     let outcome = Outcome::from_result(&work(Some(answer_key.clone())).await);
+    let committed_with_answer =
+        matches!(outcome, Outcome::Ok(_)) && answer_key.handed.load(Ordering::Acquire);
+    if committed_with_answer {
+        // The effect's transaction wrote it: no second write on the way to the ack.
+        return outcome;
+    }
     let pool = hub.pool.clone();
     let written = if outcome.is_definite() {
-        // A no-op when the effect's transaction wrote it already.
+        // Still a no-op if the effect's transaction wrote it after all.
         let stored = answer_key.stored(&outcome);
         db::run(&pool, move |c| match stored {
             Some(a) => Ok(queries::idempotency::answer_if_unanswered(c, &a)?),
