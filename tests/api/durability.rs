@@ -8,22 +8,11 @@ use crate::on_both_backends;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-/// Alice holds ORD-<n> (accepted); Bob is online beside her.
+/// Alice holds `order` (accepted); Bob is online beside her.
 async fn an_order_in_progress(app: &TestApp, order: &str) -> (WsClient, WsClient) {
     let mut alice = app.online_driver("DRV-001", "Alice", 48.85, 2.35).await;
     let bob = app.online_driver("DRV-002", "Bob", 48.86, 2.35).await;
-    let (status, body) = app
-        .post_json(
-            "/api/v1/orders",
-            &json!({"id":order,"pickup":{"lat":48.85,"lng":2.35},"dropoff":{"lat":48.87,"lng":2.30},"driver_id":"DRV-001"}),
-            &app.dispatcher_token(),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let ack = alice
-        .request(json!({"type":"accept","order_id":order}))
-        .await;
-    assert_eq!(ack["type"], "ack", "{ack}");
+    app.give_order(&mut alice, "DRV-001", order, true).await;
     (alice, bob)
 }
 

@@ -377,6 +377,33 @@ impl TestApp {
         self.db
     }
 
+    /// Order `order` (Paris, 4.6 km from pickup to drop-off) given over REST to `driver_id`, whose
+    /// session `driver` reads its `order_assigned` and, when `accept`, accepts it.
+    pub async fn give_order(
+        &self,
+        driver: &mut WsClient,
+        driver_id: &str,
+        order: &str,
+        accept: bool,
+    ) {
+        let (status, body) = self
+            .post_json(
+                "/api/v1/orders",
+                &json!({"id":order,"pickup":{"lat":48.8566,"lng":2.3522},
+                        "dropoff":{"lat":48.8738,"lng":2.2950},"driver_id":driver_id}),
+                &self.dispatcher_token(),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        driver.expect("order_assigned").await;
+        if accept {
+            let ack = driver
+                .request(json!({"type":"accept","order_id":order}))
+                .await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+        }
+    }
+
     /// A driver connected, online, at (`lat`, `lng`).
     pub async fn online_driver(&self, id: &str, name: &str, lat: f64, lng: f64) -> WsClient {
         let mut c = self.ws(&self.driver_token(id, name)).await;

@@ -123,18 +123,7 @@ async fn a_report_is_answered_while_a_client_floods_unknown_ids_and_replays(db: 
     let app = spawn_app_with(db, |s| s.limits.client_msgs_per_sec = 200).await;
     let mut alice = app.online_driver("DRV-001", "Alice", 48.85, 2.35).await;
     let _bob = app.online_driver("DRV-002", "Bob", 48.86, 2.35).await;
-    let (status, _) = app
-        .post_json(
-            "/api/v1/orders",
-            &json!({"id":"ORD-F","pickup":{"lat":48.85,"lng":2.35},"dropoff":{"lat":48.87,"lng":2.30},"driver_id":"DRV-001"}),
-            &app.dispatcher_token(),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let ack = alice
-        .request(json!({"type":"accept","order_id":"ORD-F"}))
-        .await;
-    assert_eq!(ack["type"], "ack", "{ack}");
+    app.give_order(&mut alice, "DRV-001", "ORD-F", true).await;
     // Some history in `dispatch` for the replays to read.
     for i in 0..20 {
         let id = format!("ORD-H{i}");

@@ -24,22 +24,7 @@ async fn set_up(db: TestDb, accept: bool) -> Fleet {
     let bob = app.online_driver("DRV-002", "Bob", 48.8656, 2.3522).await;
     let carol = app.online_driver("DRV-003", "Carol", 48.9016, 2.3522).await;
     let desk = app.ws(&app.dispatcher_token()).await;
-    let (status, order) = app
-        .post_json(
-            "/api/v1/orders",
-            &json!({"id":"ORD-1","pickup":{"lat":48.8566,"lng":2.3522},
-                    "dropoff":{"lat":48.8738,"lng":2.2950},"driver_id":"DRV-001"}),
-            &app.dispatcher_token(),
-        )
-        .await;
-    assert_eq!(status, 201, "{order}");
-    alice.expect("order_assigned").await;
-    if accept {
-        let ack = alice
-            .request(json!({"type":"accept","order_id":"ORD-1"}))
-            .await;
-        assert_eq!(ack["type"], "ack", "{ack}");
-    }
+    app.give_order(&mut alice, "DRV-001", "ORD-1", accept).await;
     let ack = alice
         .request(json!({"type":"join","room":"order:ORD-1"}))
         .await;
