@@ -90,6 +90,12 @@ pub struct DispatchSettings {
     pub reassign_threshold: f64,
     pub default_capacity: i32,
     pub average_speed_kmh: f64,
+    pub batch_window_ms: u64,
+    pub max_batch: usize,
+    pub batch_budget_ms: u64,
+    pub candidates_per_order: usize,
+    pub rematch_window_ms: u64,
+    pub move_penalty_m: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +181,24 @@ impl Settings {
         if self.dispatch.average_speed_kmh <= 0.0 {
             return invalid("dispatch.average_speed_kmh", "must be above 0");
         }
+        if self.dispatch.batch_window_ms > 1000 {
+            return invalid(
+                "dispatch.batch_window_ms",
+                "must be at most 1000 (every report waits this long; a few ms is enough)",
+            );
+        }
+        if self.dispatch.max_batch < 1 {
+            return invalid("dispatch.max_batch", "must be at least 1");
+        }
+        if self.dispatch.batch_budget_ms < 1 {
+            return invalid("dispatch.batch_budget_ms", "must be at least 1");
+        }
+        if self.dispatch.candidates_per_order < 1 {
+            return invalid("dispatch.candidates_per_order", "must be at least 1");
+        }
+        if self.dispatch.move_penalty_m < 0 {
+            return invalid("dispatch.move_penalty_m", "must be 0 or more");
+        }
         if self.realtime.heartbeat_ms < 100 {
             return invalid("realtime.heartbeat_ms", "must be at least 100");
         }
@@ -237,6 +261,18 @@ impl RealtimeSettings {
     /// How long a room with no members and nothing in flight lives on.
     pub fn room_idle(&self) -> Duration {
         Duration::from_secs(self.room_idle_s)
+    }
+}
+
+impl DispatchSettings {
+    pub fn batch_window(&self) -> Duration {
+        Duration::from_millis(self.batch_window_ms)
+    }
+    pub fn batch_budget(&self) -> Duration {
+        Duration::from_millis(self.batch_budget_ms)
+    }
+    pub fn rematch_window(&self) -> Duration {
+        Duration::from_millis(self.rematch_window_ms)
     }
 }
 

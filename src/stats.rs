@@ -139,6 +139,15 @@ fn describe() {
         Unit::Seconds,
         "From a report's arrival at the Dispatcher to its decision (risk scoring included)"
     );
+    describe_counter!(
+        "rallypoint_batches_total",
+        "Batches of reports decided, by solver (nearest, exact, greedy_max_batch, greedy_budget)"
+    );
+    describe_histogram!(
+        "rallypoint_batch_decision_seconds",
+        Unit::Seconds,
+        "Time to decide one fleet's batch of reports and waiting orders (the solver, not the commit)"
+    );
     describe_histogram!(
         "rallypoint_report_to_broadcast_seconds",
         Unit::Seconds,
@@ -193,6 +202,12 @@ pub fn room_event_published(room_kind: &'static str) {
 pub fn decision(action: &'static str, elapsed: Duration) {
     counter!("rallypoint_decisions_total", "action_taken" => action).increment(1);
     histogram!("rallypoint_decision_seconds").record(elapsed.as_secs_f64());
+}
+
+/// One batch decided (the solver's work only, not its commit).
+pub fn batch_decision(solver: &'static str, elapsed: Duration) {
+    counter!("rallypoint_batches_total", "solver" => solver).increment(1);
+    histogram!("rallypoint_batch_decision_seconds").record(elapsed.as_secs_f64());
 }
 
 pub fn risk_call(outcome: &'static str) {

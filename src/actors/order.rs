@@ -42,6 +42,15 @@ pub struct ApplyChange {
     pub exclude: Option<DriverId>,
 }
 
+/// A change the Dispatcher committed itself, with other orders' in one transaction (a batch
+/// decision): the order takes `next` as its state, unless it already holds a later version.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Adopt {
+    pub next: Order,
+    pub exclude: Option<DriverId>,
+}
+
 /// The order's driver accepts it.
 #[derive(Message)]
 #[rtype(result = "Result<Order, AppError>")]
@@ -202,6 +211,23 @@ impl Handler<ApplyChange> for OrderActor {
             return AtomicResponse::new(Box::pin(fut::ready(Err(AppError::conflict(e)))));
         }
         AtomicResponse::new(self.commit(msg.change, msg.next, msg.exclude))
+    }
+}
+
+impl Handler<Adopt> for OrderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
+        // The commit checked the version this actor held, so a later one can only be its own.
+        if msg.next.version <= self.state.order.version {
+            return;
+        }
+        self.state.order = msg.next;
+        self.state.excluded.extend(msg.exclude);
+        if self.state.order.status.is_terminal() {
+            self.hub.remove_order(&self.state.order.id);
+            ctx.stop();
+        }
     }
 }
 

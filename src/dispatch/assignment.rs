@@ -180,11 +180,31 @@ fn greedy_over(
     finish(orders, drivers, &chosen, false)
 }
 
+/// The exact answer over the given candidate lists (temporary: Kuhn–Munkres over them).
+pub fn solve(
+    orders: &[BatchOrder],
+    drivers: &[BatchDriver],
+    lists: &[Vec<(usize, i64)>],
+    deadline: Option<std::time::Instant>,
+) -> Option<Assignment> {
+    if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+        return None;
+    }
+    Some(optimal_over(orders, drivers, lists.to_vec()))
+}
+
 /// The exact answer over the pruned candidates: as many orders served as possible, then the
 /// least total cost. Should the costs ever be too large for the solver's integers, it falls back
 /// to greedy (`exact: false`).
 pub fn optimal(orders: &[BatchOrder], drivers: &[BatchDriver], params: &Params) -> Assignment {
-    let lists = candidates(orders, drivers, params);
+    optimal_over(orders, drivers, candidates(orders, drivers, params))
+}
+
+fn optimal_over(
+    orders: &[BatchOrder],
+    drivers: &[BatchDriver],
+    lists: Vec<Vec<(usize, i64)>>,
+) -> Assignment {
     let rows: Vec<usize> = (0..orders.len())
         .filter(|i| !lists[*i].is_empty())
         .collect();

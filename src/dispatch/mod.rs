@@ -11,3 +11,4 @@ pub mod index;
 pub mod lifecycle;
 pub mod matching;
 pub mod risk;
+pub mod storm;

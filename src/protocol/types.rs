@@ -155,7 +155,7 @@ wire_enum!(
 );
 wire_enum!(
     /// Why an order changed hands.
-    AssignReason { Dispatch = "dispatch", Emergency = "emergency", Override = "override", Decline = "decline", Cancelled = "cancelled" }
+    AssignReason { Dispatch = "dispatch", Emergency = "emergency", Override = "override", Decline = "decline", Cancelled = "cancelled", Rematch = "rematch" }
 );
 wire_enum!(
     /// Why a session was taken out of a room (`left`): its driver was taken off the order, or a

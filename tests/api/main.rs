@@ -30,3 +30,4 @@ mod risk_service;
 mod rooms;
 mod session;
 mod slow_consumer;
+mod storm;

@@ -5,18 +5,20 @@
 //! dispatches new orders, hands declined ones on, applies admin overrides, assigns waiting orders
 //! as soon as a driver is free, and batches presence and locations.
 //!
-//! The risk phase of many reports runs concurrently; every decision that takes capacity is an
-//! `AtomicResponse`, so the Dispatcher commits it before it looks at the next, and no two
-//! decisions can take the same free capacity. Its index of drivers (online, held, capacity,
+//! The risk phase of many reports runs concurrently; the reports that reach it together are then
+//! decided as one batch (`batch`). Every decision that takes capacity is an `AtomicResponse`, so
+//! the Dispatcher commits it before it looks at the next, and no two decisions can take the same
+//! free capacity. Its index of drivers (online, held, capacity,
 //! location; `dispatch::index`, an R*-tree per fleet of the available ones) is kept current by
 //! the driver actors and by its own commits, so picking a driver never scans them all.
 //!
 //! Here: the actor, its index and waiting orders, planning and committing a move. The emergency
-//! path is in `report`, the orders it places (new, declined, overridden) in `orders`, the
+//! path is in `report` (checks and risk) and `batch` (gathering, deciding and committing the
+//! reports of a batch), the orders it places (new, declined, overridden) in `orders`, the
 //! presence and location batches in `live`.
 
 use super::driver::{OrderHeld, OrderReleased};
-use super::order::{ApplyChange, GetOrder, OrderActor, OrderState};
+use super::order::{Adopt, ApplyChange, GetOrder, OrderActor, OrderState};
 use super::{publish_timed, Hub};
 use crate::auth::Claims;
 use crate::db::queries::commit::{self, Change, OrderWrite, Publication, Published};
@@ -33,6 +35,7 @@ use chrono::Utc;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+mod batch;
 mod live;
 mod orders;
 mod report;
@@ -85,6 +88,7 @@ pub struct Dispatcher {
     presence: BTreeMap<String, BTreeMap<DriverId, PresenceChange>>,
     moved: BTreeMap<DriverId, DriverLocation>,
     dispatch_queued: bool,
+    batching: batch::Batching,
 }
 
 type Fut<T> = ResponseActFuture<Dispatcher, T>;
@@ -112,6 +116,7 @@ impl Dispatcher {
             presence: BTreeMap::new(),
             moved: BTreeMap::new(),
             dispatch_queued: false,
+            batching: batch::Batching::default(),
         }
     }
 
@@ -411,6 +416,7 @@ impl Handler<OrderFreed> for Dispatcher {
         if let Some(d) = &msg.driver_id {
             self.index.release(d);
         }
+        self.batching.forget(&msg.order_id);
         self.waiting.retain(|w| w.order.id != msg.order_id);
         self.queue_dispatch(ctx);
     }
@@ -464,7 +470,7 @@ impl Handler<DispatchWaiting> for Dispatcher {
             self.commit_move(addr, mv, None, "order_assigned", None)
                 .map(move |res, act, ctx| {
                     match res {
-                        Ok(_) => {}
+                        Ok(order) => act.batching.note_assigned(&order, false),
                         // The order changed meanwhile (a cancel raced it): it is re-read from its
                         // actor, outside this section, before it is tried again.
                         Err(e) => {

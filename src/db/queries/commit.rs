@@ -101,41 +101,36 @@ pub fn apply(
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<Vec<Published>, AppError> {
+    apply_all(conn, vec![change], now)
+}
+
+/// Writes several changes in one transaction (a batch decision: a rotation of orders can only
+/// be committed whole, each move needing the slot the next one frees), with every capacity
+/// checked once all the orders are written. The messages keep the changes' order.
+pub fn apply_all(
+    conn: &mut DbConnection,
+    changes: Vec<Change>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Published>, AppError> {
     conn.transaction::<_, AppError, _>(|conn| {
         let now_db = to_db(now);
-        // Writes first (see db/mod.rs): the driver's lock, then the order.
-        if let Some((driver, _)) = &change.capacity_check {
+        // Writes first (see db/mod.rs): the drivers' locks, by id (two batches never wait on
+        // each other in a cycle), then the orders.
+        let mut capacities: BTreeMap<&str, i32> = BTreeMap::new();
+        for (driver, capacity) in changes.iter().filter_map(|c| c.capacity_check.as_ref()) {
+            capacities.insert(driver.as_str(), *capacity);
+        }
+        for driver in capacities.keys() {
             if queries::drivers::lock(conn, driver, now_db)? == 0 {
-                return Err(AppError::not_found(format!("driver {driver} does not exist")));
+                return Err(AppError::not_found(format!(
+                    "driver {driver} does not exist"
+                )));
             }
         }
-        match &change.order {
-            Some(OrderWrite::Insert(order)) => {
-                diesel::insert_into(orders::table)
-                    .values(OrderRow::from(order))
-                    .execute(conn)?;
-            }
-            Some(OrderWrite::Update {
-                new,
-                expected_version,
-            }) => {
-                let n = diesel::update(
-                    orders::table
-                        .filter(orders::id.eq(new.id.as_str()))
-                        .filter(orders::version.eq(*expected_version)),
-                )
-                .set(OrderRow::from(new))
-                .execute(conn)?;
-                if n == 0 {
-                    return Err(AppError::conflict(format!(
-                        "order {} changed meanwhile (expected version {expected_version}); reload it and retry",
-                        new.id
-                    )));
-                }
-            }
-            None => {}
+        for change in &changes {
+            write_order(conn, change)?;
         }
-        if let Some((driver, capacity)) = &change.capacity_check {
+        for (driver, capacity) in &capacities {
             let held = queries::orders::held_by(conn, driver)?;
             if held > i64::from(*capacity) {
                 return Err(AppError::conflict(format!(
@@ -143,74 +138,126 @@ pub fn apply(
                 )));
             }
         }
-        if let Some((driver, status)) = &change.driver_status {
-            queries::drivers::set_status(conn, driver, status, now_db)?;
+        for change in &changes {
+            write_rest(conn, change, now_db)?;
         }
-        if let (Some((driver, reason)), Some(order)) = (&change.exclusion, order_id(&change)) {
-            let exists: i64 = order_exclusions::table
-                .filter(order_exclusions::order_id.eq(&order))
-                .filter(order_exclusions::driver_id.eq(driver))
-                .count()
-                .get_result(conn)?;
-            if exists == 0 {
-                diesel::insert_into(order_exclusions::table)
-                    .values((
-                        order_exclusions::order_id.eq(&order),
-                        order_exclusions::driver_id.eq(driver),
-                        order_exclusions::reason.eq(reason),
-                        order_exclusions::created_at.eq(now_db),
-                    ))
-                    .execute(conn)?;
-            }
-        }
-        if let Some(row) = &change.incident {
-            diesel::insert_into(incidents::table)
-                .values(row)
-                .execute(conn)?;
-        }
-        if let Some(row) = &change.audit {
-            diesel::insert_into(audit::table).values(row).execute(conn)?;
-        }
-        // The rooms' counters, taken in one order (by name) in every transaction, so two
-        // changes touching the same rooms never wait on each other in a cycle (a PostgreSQL
-        // deadlock); the messages keep their order within each room.
-        let names: Vec<String> = change
-            .messages
-            .iter()
-            .flat_map(|p| p.rooms.iter().map(|r| r.to_string()))
-            .collect();
-        let mut next: BTreeMap<&str, i64> = BTreeMap::new();
-        for name in &names {
-            *next.entry(name.as_str()).or_default() += 1;
-        }
-        for (name, first) in next.iter_mut() {
-            let n = *first;
-            *first = queries::rooms::reserve(conn, name, n)? - n + 1;
-        }
-        let mut published = Vec::with_capacity(change.messages.len());
-        for p in &change.messages {
-            // One id and one encoding of the body per publication; each room's copy gets its
-            // seq, reserved above.
-            let id = uuid::Uuid::new_v4().to_string();
-            let body = Encoded::new(&p.msg);
-            for room in &p.rooms {
-                let name = room.to_string();
-                let slot = next.get_mut(name.as_str()).ok_or_else(|| {
-                    AppError::internal(format!("no seq reserved for room {name}"))
-                })?;
-                let seq = *slot;
-                *slot += 1;
-                let row = queries::rooms::insert(conn, &name, seq, &id, now, |seq| {
-                    body.envelope(&name, Some(seq), &id)
-                })?;
-                published.push(Published::from_row(room.clone(), &p.msg, row));
-            }
-        }
-        if let Some(answer) = &change.answer {
+        let published = publish_all(conn, changes.iter().flat_map(|c| &c.messages), now)?;
+        for answer in changes.iter().filter_map(|c| c.answer.as_ref()) {
             queries::idempotency::answer(conn, answer, now)?;
         }
         Ok(published)
     })
+}
+
+fn write_order(conn: &mut DbConnection, change: &Change) -> Result<(), AppError> {
+    match &change.order {
+        Some(OrderWrite::Insert(order)) => {
+            diesel::insert_into(orders::table)
+                .values(OrderRow::from(order))
+                .execute(conn)?;
+        }
+        Some(OrderWrite::Update {
+            new,
+            expected_version,
+        }) => {
+            let n = diesel::update(
+                orders::table
+                    .filter(orders::id.eq(new.id.as_str()))
+                    .filter(orders::version.eq(*expected_version)),
+            )
+            .set(OrderRow::from(new))
+            .execute(conn)?;
+            if n == 0 {
+                return Err(AppError::conflict(format!(
+                    "order {} changed meanwhile (expected version {expected_version}); reload it and retry",
+                    new.id
+                )));
+            }
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Everything a change writes besides its order and its messages.
+fn write_rest(
+    conn: &mut DbConnection,
+    change: &Change,
+    now_db: chrono::NaiveDateTime,
+) -> Result<(), AppError> {
+    if let Some((driver, status)) = &change.driver_status {
+        queries::drivers::set_status(conn, driver, status, now_db)?;
+    }
+    if let (Some((driver, reason)), Some(order)) = (&change.exclusion, order_id(change)) {
+        let exists: i64 = order_exclusions::table
+            .filter(order_exclusions::order_id.eq(&order))
+            .filter(order_exclusions::driver_id.eq(driver))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            diesel::insert_into(order_exclusions::table)
+                .values((
+                    order_exclusions::order_id.eq(&order),
+                    order_exclusions::driver_id.eq(driver),
+                    order_exclusions::reason.eq(reason),
+                    order_exclusions::created_at.eq(now_db),
+                ))
+                .execute(conn)?;
+        }
+    }
+    if let Some(row) = &change.incident {
+        diesel::insert_into(incidents::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    if let Some(row) = &change.audit {
+        diesel::insert_into(audit::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Sequences and stores the messages. The rooms' counters are taken in one order (by name) in
+/// every transaction, so two changes touching the same rooms never wait on each other in a cycle
+/// (a PostgreSQL deadlock); the messages keep their order within each room.
+fn publish_all<'a>(
+    conn: &mut DbConnection,
+    messages: impl Iterator<Item = &'a Publication> + Clone,
+    now: DateTime<Utc>,
+) -> Result<Vec<Published>, AppError> {
+    let names: Vec<String> = messages
+        .clone()
+        .flat_map(|p| p.rooms.iter().map(|r| r.to_string()))
+        .collect();
+    let mut next: BTreeMap<&str, i64> = BTreeMap::new();
+    for name in &names {
+        *next.entry(name.as_str()).or_default() += 1;
+    }
+    for (name, first) in next.iter_mut() {
+        let n = *first;
+        *first = queries::rooms::reserve(conn, name, n)? - n + 1;
+    }
+    let mut published = Vec::with_capacity(names.len());
+    for p in messages {
+        // One id and one encoding of the body per publication; each room's copy gets its seq,
+        // reserved above.
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = Encoded::new(&p.msg);
+        for room in &p.rooms {
+            let name = room.to_string();
+            let slot = next
+                .get_mut(name.as_str())
+                .ok_or_else(|| AppError::internal(format!("no seq reserved for room {name}")))?;
+            let seq = *slot;
+            *slot += 1;
+            let row = queries::rooms::insert(conn, &name, seq, &id, now, |seq| {
+                body.envelope(&name, Some(seq), &id)
+            })?;
+            published.push(Published::from_row(room.clone(), &p.msg, row));
+        }
+    }
+    Ok(published)
 }
 
 fn order_id(change: &Change) -> Option<String> {

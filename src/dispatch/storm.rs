@@ -1,0 +1,331 @@
+//! Storm planning: one fleet's batch of orders (reported, waiting, re-matchable) decided against
+//! the fleet's drivers as the spatial index knows them. What the Dispatcher runs for a batch, and
+//! what the simulator (`rallypoint-sim`) and the benches measure.
+//!
+//! - Drivers: the available ones (from the index, `k` nearest per order) and those the batch
+//!   frees itself (`released`: a reporter's slot, the slot of an order it may re-match), which
+//!   are not in the index's tree while they are full.
+//! - Each order's candidates are its `k` nearest eligible drivers (plus the driver that keeps it).
+//!   The exact solver (`assignment::solve`, minimum-cost maximum flow) decides over them; while
+//!   orders stay unserved that a wider choice might serve, `k` doubles, up to the batch's size,
+//!   where the pruned answer is the exact answer over every driver (an order never needs more
+//!   than its batch-size nearest: among them one is always free for it).
+//! - Past `max_batch` orders, or once the time budget is spent, the batch is decided greedily:
+//!   each order in turn takes its nearest driver with a free slot (a kept order stays), so a storm
+//!   never stalls the Dispatcher.
+
+use super::assignment::{self, Assignment, BatchDriver, BatchOrder, Params};
+use super::index::DriverIndex;
+use crate::protocol::DriverId;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// How batches are decided (from `dispatch.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StormParams {
+    /// Candidates per order to start with.
+    pub k: usize,
+    /// Extra cost, in metres, of moving an order away from the driver that keeps it.
+    pub move_penalty_m: i64,
+    /// Orders decided exactly at most; a larger batch is greedy.
+    pub max_batch: usize,
+    /// Time the exact decision may take before it falls back to greedy.
+    pub budget: Duration,
+}
+
+/// How a batch was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Solver {
+    /// Minimum total cost among the answers serving the most orders, over the candidates.
+    Exact,
+    /// Greedy: the batch had more than `max_batch` orders.
+    GreedyMaxBatch,
+    /// Greedy: the exact decision ran out of its time budget.
+    GreedyBudget,
+}
+
+impl Solver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Solver::Exact => "exact",
+            Solver::GreedyMaxBatch => "greedy_max_batch",
+            Solver::GreedyBudget => "greedy_budget",
+        }
+    }
+}
+
+/// A batch's answer and how it was reached.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub assignment: Assignment,
+    pub solver: Solver,
+    /// Candidates per order in the last exact round.
+    pub k: usize,
+    /// Exact rounds run (each one with twice the candidates of the one before).
+    pub rounds: u32,
+    /// Drivers the batch looked at.
+    pub drivers: usize,
+}
+
+/// The drivers a batch looks at, each once, with the slots it may fill.
+struct Drivers<'a> {
+    index: &'a DriverIndex,
+    fleet: &'a str,
+    released: &'a HashMap<DriverId, u32>,
+    list: Vec<BatchDriver>,
+    /// Position in `list`, or `None` for a driver that cannot take anything here.
+    at: HashMap<DriverId, Option<usize>>,
+}
+
+impl<'a> Drivers<'a> {
+    fn new(
+        index: &'a DriverIndex,
+        fleet: &'a str,
+        released: &'a HashMap<DriverId, u32>,
+    ) -> Drivers<'a> {
+        Drivers {
+            index,
+            fleet,
+            released,
+            list: Vec::new(),
+            at: HashMap::new(),
+        }
+    }
+
+    /// The driver's place in `list`: online, of this fleet, with a free slot once the batch has
+    /// freed its own.
+    fn place(&mut self, id: &DriverId) -> Option<usize> {
+        if let Some(at) = self.at.get(id) {
+            return *at;
+        }
+        let at = self.index.get(id).and_then(|c| {
+            let released = self.released.get(id).copied().unwrap_or(0);
+            let free = u32::try_from(c.capacity.saturating_sub(c.held).max(0))
+                .unwrap_or(0)
+                .saturating_add(released);
+            (c.online && c.fleet == self.fleet && free > 0).then(|| {
+                self.list.push(BatchDriver {
+                    id: c.id.clone(),
+                    location: c.location,
+                    free,
+                });
+                self.list.len() - 1
+            })
+        });
+        self.at.insert(id.clone(), at);
+        at
+    }
+
+    /// The drivers the batch frees a slot of, that can take something.
+    fn released(&mut self) -> Vec<usize> {
+        let mut ids: Vec<&DriverId> = self.released.keys().collect();
+        ids.sort();
+        ids.into_iter().filter_map(|id| self.place(id)).collect()
+    }
+}
+
+/// What serving an order that no driver keeps costs more, when the batch has kept orders: more
+/// than any difference of cost between two candidates.
+fn keep_bias(orders: &[BatchOrder]) -> i64 {
+    if orders.iter().any(|o| o.keep.is_some()) {
+        2 * (assignment::UNKNOWN_DISTANCE_M + assignment::MAX_MOVE_PENALTY_M)
+    } else {
+        0
+    }
+}
+
+/// Each order's candidates for `k`, as `assignment::candidates` makes them over every driver,
+/// and whether any list was cut short (a wider `k` could add drivers).
+fn lists(
+    drivers: &mut Drivers<'_>,
+    orders: &[BatchOrder],
+    specials: &[usize],
+    k: usize,
+    params: &Params,
+) -> (Vec<Vec<(usize, i64)>>, bool) {
+    let k = k.max(1);
+    let keep_bias = keep_bias(orders);
+    let mut cut = false;
+    let mut all = Vec::with_capacity(orders.len());
+    for order in orders {
+        let near: Vec<DriverId> = drivers
+            .index
+            .nearest(drivers.fleet, order.at, k, |id| order.excluded.contains(id))
+            .into_iter()
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        cut |= near.len() >= k;
+        let mut picked: Vec<usize> = near.iter().filter_map(|id| drivers.place(id)).collect();
+        for &j in specials {
+            if !order.excluded.contains(&drivers.list[j].id) && !picked.contains(&j) {
+                picked.push(j);
+            }
+        }
+        let list = &drivers.list;
+        let mut ranked: Vec<(usize, i64)> = picked
+            .into_iter()
+            .filter(|&j| assignment::eligible(order, &list[j]))
+            .map(|j| (j, assignment::distance_m(order.at, &list[j])))
+            .collect();
+        ranked.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| list[a.0].id.cmp(&list[b.0].id)));
+        if ranked.len() > k {
+            cut = true;
+            let keep = order
+                .keep
+                .as_ref()
+                .and_then(|keep| ranked.iter().position(|c| list[c.0].id == *keep))
+                .filter(|at| *at >= k)
+                .map(|at| ranked[at]);
+            ranked.truncate(k);
+            ranked.extend(keep);
+        }
+        // Among answers serving as many orders, one that keeps every kept order served wins:
+        // re-matching never takes an order off its driver to serve another in its place.
+        let bias = if order.keep.is_none() { keep_bias } else { 0 };
+        let mut costed: Vec<(usize, i64)> = ranked
+            .into_iter()
+            .map(|(j, _)| (j, assignment::cost(order, &list[j], params) + bias))
+            .collect();
+        costed.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| list[a.0].id.cmp(&list[b.0].id)));
+        all.push(costed);
+    }
+    (all, cut)
+}
+
+/// Decides one fleet's batch. `released` counts, per driver, the slots the batch frees (its
+/// reported orders, the orders it may re-match); each order's `excluded` must hold its reporter.
+pub fn plan(
+    index: &DriverIndex,
+    fleet: &str,
+    orders: &[BatchOrder],
+    released: &HashMap<DriverId, u32>,
+    params: &StormParams,
+) -> Plan {
+    let started = Instant::now();
+    let mut drivers = Drivers::new(index, fleet, released);
+    if orders.len() > params.max_batch {
+        return greedy(&mut drivers, orders, params, Solver::GreedyMaxBatch);
+    }
+    let deadline = started + params.budget;
+    let specials = drivers.released();
+    let solver = Params {
+        k: params.k,
+        move_penalty_m: params.move_penalty_m,
+    };
+    // No batch serves more than the fleet's free slots and those it frees.
+    let slots = index.free_slots_in(fleet)
+        + specials
+            .iter()
+            .map(|&j| u64::from(released.get(&drivers.list[j].id).copied().unwrap_or(0)))
+            .sum::<u64>();
+    let mut k = params.k.max(1);
+    let mut rounds = 0;
+    loop {
+        let (lists, cut) = lists(&mut drivers, orders, &specials, k, &solver);
+        rounds += 1;
+        let Some(mut answer) = assignment::solve(orders, &drivers.list, &lists, Some(deadline))
+        else {
+            return greedy(&mut drivers, orders, params, Solver::GreedyBudget);
+        };
+        let bias = keep_bias(orders);
+        let biased = orders
+            .iter()
+            .zip(&answer.pairs)
+            .filter(|(o, (_, d))| o.keep.is_none() && d.is_some())
+            .count();
+        answer.total_cost -= bias * i64::try_from(biased).unwrap_or(0);
+        let servable = lists.iter().filter(|l| !l.is_empty()).count();
+        let bound = u64::try_from(servable).unwrap_or(u64::MAX).min(slots);
+        let all_served = u64::try_from(answer.served).unwrap_or(u64::MAX) >= bound;
+        if all_served || !cut || k >= orders.len() {
+            return Plan {
+                assignment: answer,
+                solver: Solver::Exact,
+                k,
+                rounds,
+                drivers: drivers.list.len(),
+            };
+        }
+        k = (k * 2).min(orders.len());
+    }
+}
+
+/// Greedy: each order in turn (a kept order stays where it is if it can) takes its nearest
+/// driver with a free slot.
+fn greedy(
+    drivers: &mut Drivers<'_>,
+    orders: &[BatchOrder],
+    params: &StormParams,
+    solver: Solver,
+) -> Plan {
+    let costs = Params {
+        k: params.k,
+        move_penalty_m: params.move_penalty_m,
+    };
+    let specials = drivers.released();
+    let mut taken: HashMap<usize, u32> = HashMap::new();
+    let mut chosen: Vec<Option<(usize, i64)>> = Vec::with_capacity(orders.len());
+    for order in orders {
+        let has_room = |d: &Drivers<'_>, taken: &HashMap<usize, u32>, j: usize| {
+            taken.get(&j).copied().unwrap_or(0) < d.list[j].free
+        };
+        let kept = order
+            .keep
+            .as_ref()
+            .and_then(|keep| drivers.place(keep))
+            .filter(|&j| {
+                has_room(drivers, &taken, j) && !order.excluded.contains(&drivers.list[j].id)
+            });
+        let pick = kept.or_else(|| {
+            // The nearest available one with room left, then the nearest freed one: the nearer wins.
+            let index = drivers.index;
+            let fleet = drivers.fleet;
+            let full: HashSet<DriverId> = taken
+                .iter()
+                .filter(|(j, n)| **n >= drivers.list[**j].free)
+                .map(|(j, _)| drivers.list[*j].id.clone())
+                .collect();
+            let near = index
+                .nearest(fleet, order.at, 1, |id| {
+                    order.excluded.contains(id) || full.contains(id)
+                })
+                .first()
+                .map(|(c, _)| c.id.clone());
+            let mut options: Vec<usize> =
+                near.and_then(|id| drivers.place(&id)).into_iter().collect();
+            options.extend(specials.iter().copied().filter(|&j| {
+                !order.excluded.contains(&drivers.list[j].id) && has_room(drivers, &taken, j)
+            }));
+            let list = &drivers.list;
+            options.into_iter().min_by(|a, b| {
+                assignment::distance_m(order.at, &list[*a])
+                    .cmp(&assignment::distance_m(order.at, &list[*b]))
+                    .then_with(|| list[*a].id.cmp(&list[*b].id))
+            })
+        });
+        if let Some(j) = pick {
+            *taken.entry(j).or_default() += 1;
+        }
+        chosen.push(pick.map(|j| (j, assignment::cost(order, &drivers.list[j], &costs))));
+    }
+    let pairs = orders
+        .iter()
+        .zip(&chosen)
+        .map(|(o, c)| (o.id.clone(), c.map(|(j, _)| drivers.list[j].id.clone())))
+        .collect();
+    Plan {
+        assignment: Assignment {
+            pairs,
+            served: chosen.iter().flatten().count(),
+            total_cost: chosen.iter().flatten().map(|c| c.1).sum(),
+            exact: false,
+        },
+        solver,
+        k: 1,
+        rounds: 0,
+        drivers: drivers.list.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
