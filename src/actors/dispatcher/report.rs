@@ -80,7 +80,6 @@ impl Handler<ReportIncident> for Dispatcher {
                 driver_incidents_24h: 0,
                 hour_of_day: Utc::now().hour(),
             };
-            let fleet = order.fleet.clone();
             let scoring = async move {
                 let mut req = req;
                 if let Some(d) = req.driver_id.clone() {
@@ -134,7 +133,6 @@ impl Handler<ReportIncident> for Dispatcher {
                         reporter: msg.reporter,
                         event_id,
                         order_id: msg.order_id,
-                        fleet,
                         reported_driver: driver,
                         kind: msg.kind,
                         comment: msg.comment,
