@@ -249,4 +249,6 @@ fn finish(
 }
 
 #[cfg(test)]
+mod solve_tests;
+#[cfg(test)]
 mod tests;
