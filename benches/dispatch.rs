@@ -4,7 +4,8 @@
 //! to date as a driver moves.
 //!
 //! Storm dispatch: a batch of 100 reports decided exactly, over 1,000 drivers (candidates and
-//! solver) and over 10,000 (the solver alone, on candidate lists built beforehand).
+//! solver) and over 10,000 (the solver alone, on candidate lists built beforehand), and the
+//! candidate pruning alone over 1,000.
 //!
 //! Pure code only: the database commit and the publication that follow a decision are measured
 //! by the load generator, not here.
@@ -184,10 +185,22 @@ fn bench_batch(c: &mut Criterion) {
         move_penalty_m: 0,
     };
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut group = c.benchmark_group("batch_optimal");
     let (orders, drivers) = storm(&mut rng, 100, 1_000);
+    let mut group = c.benchmark_group("batch_optimal");
     group.bench_function("100x1000", |b| {
         b.iter(|| black_box(assignment::optimal(&orders, &drivers, &params)))
+    });
+    // Pruning 10,000 drivers per order would dominate: the lists are built once, untimed.
+    let (big_orders, big_drivers) = storm(&mut rng, 100, 10_000);
+    let lists = assignment::candidates(&big_orders, &big_drivers, &params);
+    group.bench_function("100x10000", |b| {
+        b.iter(|| black_box(assignment::solve(&big_orders, &big_drivers, &lists, None)))
+    });
+    group.finish();
+    // The pruning alone (the `k` nearest of every driver, per order): most of `optimal` above.
+    let mut group = c.benchmark_group("batch_candidates");
+    group.bench_function("100x1000", |b| {
+        b.iter(|| black_box(assignment::candidates(&orders, &drivers, &params)))
     });
     group.finish();
 }
