@@ -14,8 +14,8 @@
 //! driver's cheapest edge from an unsent order waits in a heap kept across rounds (the
 //! [`Frontier`]), and a round takes from it only the drivers nearer than the sink.
 //!
-//! Ties go to the smaller node (the sink first, then orders, then drivers, each in input order),
-//! so the same input gives the same answer.
+//! Ties go to the smaller node (the sink first, then orders in input order, then drivers in the
+//! order the lists first name them), so the same input gives the same answer.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -83,9 +83,9 @@ struct Network {
 }
 
 impl Network {
-    /// `None` when the numbers could overflow: every potential and distance stays within
-    /// (2 × orders + 3) × the largest cost of a starting point (a path alternates orders and
-    /// drivers), so 32 × (orders + 2) × that cost must fit in `i64`.
+    /// `None` when the numbers could overflow. A path alternates orders and drivers, so every
+    /// potential, reduced cost and distance stays within a few times (2 × orders + 3) × the
+    /// largest absolute cost: 32 × (orders + 2) × that cost must fit in `i64`.
     fn new(free: &[u32], lists: &[Vec<(usize, i64)>]) -> Option<Network> {
         let edges: usize = lists.iter().map(Vec::len).sum();
         if edges.checked_add(lists.len())? >= (NONE / 4) as usize {
