@@ -3,15 +3,20 @@
 //! it commits), against the same with the old linear scan; and the cost of keeping the index up
 //! to date as a driver moves.
 //!
+//! Storm dispatch: a batch of 100 reports decided exactly, over 1,000 drivers (candidates and
+//! solver) and over 10,000 (the solver alone, on candidate lists built beforehand), and the
+//! candidate pruning alone over 1,000.
+//!
 //! Pure code only: the database commit and the publication that follow a decision are measured
 //! by the load generator, not here.
 
 use chrono::Utc;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use rallypoint::dispatch::assignment::{self, BatchDriver, BatchOrder, Params};
 use rallypoint::dispatch::index::DriverIndex;
 use rallypoint::dispatch::matching::{best_driver, Candidate};
 use rallypoint::dispatch::{decision, matching};
-use rallypoint::protocol::{Action, DriverId, LatLng, OrderStatus};
+use rallypoint::protocol::{Action, DriverId, LatLng, OrderId, OrderStatus};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -153,12 +158,59 @@ fn bench_decision(c: &mut Criterion) {
     group.finish();
 }
 
+/// A storm: `n` reports in the city, each excluding its reporter (driver `i`), among `m` drivers
+/// with one free slot each.
+fn storm(rng: &mut Rng, n: usize, m: usize) -> (Vec<BatchOrder>, Vec<BatchDriver>) {
+    let drivers: Vec<BatchDriver> = (0..m)
+        .map(|j| BatchDriver {
+            id: DriverId(format!("DRV-{j:05}")),
+            location: Some(rng.in_city()),
+            free: 1,
+        })
+        .collect();
+    let orders = (0..n)
+        .map(|i| BatchOrder {
+            id: OrderId(format!("ORD-{i:05}")),
+            at: rng.in_city(),
+            excluded: [drivers[i].id.clone()].into_iter().collect(),
+            keep: None,
+        })
+        .collect();
+    (orders, drivers)
+}
+
+fn bench_batch(c: &mut Criterion) {
+    let params = Params {
+        k: 10,
+        move_penalty_m: 0,
+    };
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (orders, drivers) = storm(&mut rng, 100, 1_000);
+    let mut group = c.benchmark_group("batch_optimal");
+    group.bench_function("100x1000", |b| {
+        b.iter(|| black_box(assignment::optimal(&orders, &drivers, &params)))
+    });
+    // Pruning 10,000 drivers per order would dominate: the lists are built once, untimed.
+    let (big_orders, big_drivers) = storm(&mut rng, 100, 10_000);
+    let lists = assignment::candidates(&big_orders, &big_drivers, &params);
+    group.bench_function("100x10000", |b| {
+        b.iter(|| black_box(assignment::solve(&big_orders, &big_drivers, &lists, None)))
+    });
+    group.finish();
+    // The pruning alone (the `k` nearest of every driver, per order): most of `optimal` above.
+    let mut group = c.benchmark_group("batch_candidates");
+    group.bench_function("100x1000", |b| {
+        b.iter(|| black_box(assignment::candidates(&orders, &drivers, &params)))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(50)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = bench_decision
+    targets = bench_decision, bench_batch
 }
 criterion_main!(benches);

@@ -3,7 +3,8 @@
 //! the least. One report at a time cannot find a rotation (A's order to B, B's to C, C's to A);
 //! deciding the batch together does.
 //!
-//! Pure: no actix, no database, no clock. The caller builds the batch:
+//! Pure: no actix, no database; the clock is read only against a deadline given to [`solve`].
+//! The caller builds the batch:
 //!
 //! - a batch is one fleet (the caller splits a storm by fleet);
 //! - an order's `excluded` holds every driver it must not go to: its excluded drivers and its
@@ -21,15 +22,18 @@
 //! nearest-driver matching ranks it after every located driver.
 //!
 //! Candidates are pruned to the `k` nearest eligible drivers of each order (ties to the smallest
-//! id), plus its `keep` driver when eligible. [`optimal`] then solves the assignment exactly over
-//! those candidates with Kuhn–Munkres (the `pathfinding` crate); [`greedy`] takes each order in
+//! id), plus its `keep` driver when eligible. [`solve`] then decides the batch exactly over those
+//! candidates, by min-cost max-flow over the sparse candidate graph (`assignment/flow.rs`), and
+//! gives up when a deadline passes first; [`optimal`] is both steps without a deadline.
+//! [`greedy`] (and [`greedy_over`], the fallback over lists already built) takes each order in
 //! turn and gives it its cheapest candidate with a free slot.
 
 use crate::dispatch::matching::haversine_km;
 use crate::protocol::{DriverId, LatLng, OrderId};
-use pathfinding::kuhn_munkres::kuhn_munkres_min;
-use pathfinding::matrix::Matrix;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
+use std::time::Instant;
+
+mod flow;
 
 /// The cost of a driver with no known position: more than half the Earth's circumference
 /// (20,015 km), so such a driver ranks after every located one.
@@ -163,103 +167,66 @@ pub fn greedy(orders: &[BatchOrder], drivers: &[BatchDriver], params: &Params) -
     greedy_over(orders, drivers, &lists)
 }
 
-fn greedy_over(
+/// Greedy over candidate lists already built (`lists[i]`: order `i`'s candidates as (index into
+/// `drivers`, cost), cheapest first): each order in input order takes the first candidate that
+/// still has a free slot. Candidates naming no driver are skipped; an order without a list is
+/// unserved.
+pub fn greedy_over(
     orders: &[BatchOrder],
     drivers: &[BatchDriver],
     lists: &[Vec<(usize, i64)>],
 ) -> Assignment {
     let mut free: Vec<u32> = drivers.iter().map(|d| d.free).collect();
     let mut chosen = Vec::with_capacity(orders.len());
-    for list in lists {
-        let pick = list.iter().find(|(j, _)| free[*j] > 0).copied();
+    for list in lists.iter().take(orders.len()) {
+        let pick = list
+            .iter()
+            .find(|(j, _)| free.get(*j).is_some_and(|slots| *slots > 0))
+            .copied();
         if let Some((j, _)) = pick {
             free[j] -= 1;
         }
         chosen.push(pick);
     }
+    chosen.resize(orders.len(), None);
     finish(orders, drivers, &chosen, false)
 }
 
-/// The exact answer over the given candidate lists (temporary: Kuhn–Munkres over them).
+/// The exact answer over the pruned candidates ([`candidates`], then [`solve`]): as many orders
+/// served as possible, then the least total cost. Should the costs ever be too large for the
+/// solver's integers, it is greedy's answer (`exact: false`).
+pub fn optimal(orders: &[BatchOrder], drivers: &[BatchDriver], params: &Params) -> Assignment {
+    let lists = candidates(orders, drivers, params);
+    // Without a deadline `solve` always answers; greedy stands in rather than a panic.
+    solve(orders, drivers, &lists, None).unwrap_or_else(|| greedy_over(orders, drivers, &lists))
+}
+
+/// The exact answer over candidate lists already built (`lists[i]`: order `i`'s candidates as
+/// (index into `drivers`, cost), as [`candidates`] makes them): as many orders served as
+/// possible, then the least total cost, the same answer on every run. `exact` is set and
+/// `total_cost` is the sum of the chosen candidates' costs.
+///
+/// `None` when `deadline` passed before the solver finished; the clock is read once per order
+/// sent, so it overruns by at most one augmentation. Candidates naming no driver, or a driver
+/// without a free slot, are ignored, and an order without a list is unserved. Should the costs
+/// ever be too large for the solver's integers, the answer is [`greedy_over`]'s
+/// (`exact: false`).
 pub fn solve(
     orders: &[BatchOrder],
     drivers: &[BatchDriver],
     lists: &[Vec<(usize, i64)>],
-    deadline: Option<std::time::Instant>,
+    deadline: Option<Instant>,
 ) -> Option<Assignment> {
-    if deadline.is_some_and(|d| std::time::Instant::now() > d) {
-        return None;
-    }
-    Some(optimal_over(orders, drivers, lists.to_vec()))
-}
-
-/// The exact answer over the pruned candidates: as many orders served as possible, then the
-/// least total cost. Should the costs ever be too large for the solver's integers, it falls back
-/// to greedy (`exact: false`).
-pub fn optimal(orders: &[BatchOrder], drivers: &[BatchDriver], params: &Params) -> Assignment {
-    optimal_over(orders, drivers, candidates(orders, drivers, params))
-}
-
-fn optimal_over(
-    orders: &[BatchOrder],
-    drivers: &[BatchDriver],
-    lists: Vec<Vec<(usize, i64)>>,
-) -> Assignment {
-    let rows: Vec<usize> = (0..orders.len())
-        .filter(|i| !lists[*i].is_empty())
-        .collect();
-    if rows.is_empty() {
-        return finish(orders, drivers, &vec![None; orders.len()], true);
-    }
-    // One column per usable slot: a driver offers no more slots than orders that list it.
-    let mut wanted: BTreeMap<usize, u32> = BTreeMap::new();
-    for &i in &rows {
-        for (j, _) in &lists[i] {
-            *wanted.entry(*j).or_default() += 1;
+    let lists = &lists[..lists.len().min(orders.len())];
+    let free: Vec<u32> = drivers.iter().map(|d| d.free).collect();
+    match flow::assign(&free, lists, deadline) {
+        flow::Outcome::Assigned(mut chosen) => {
+            chosen.resize(orders.len(), None);
+            Some(finish(orders, drivers, &chosen, true))
         }
+        flow::Outcome::Late => None,
+        flow::Outcome::TooLarge => Some(greedy_over(orders, drivers, lists)),
     }
-    let mut columns: Vec<usize> = Vec::new();
-    let mut span: BTreeMap<usize, std::ops::Range<usize>> = BTreeMap::new();
-    for (j, n) in wanted {
-        let start = columns.len();
-        columns.extend(std::iter::repeat_n(j, n.min(drivers[j].free) as usize));
-        span.insert(j, start..columns.len());
-    }
-    let slots = columns.len();
-    // Big-M: one more order served outweighs any difference in distance; a cell that is not a
-    // candidate costs more than leaving the order unserved (there is a dummy column per row).
-    let max_cost = rows
-        .iter()
-        .flat_map(|&i| lists[i].iter().map(|c| c.1))
-        .max()
-        .unwrap_or(0);
-    let big = (max_cost + 1)
-        .checked_mul(rows.len() as i64 + 1)
-        .and_then(|unserved| Some((unserved, unserved.checked_mul(2)?)))
-        .filter(|(_, forbidden)| forbidden.checked_mul(rows.len() as i64 + 1).is_some());
-    let Some((unserved, forbidden)) = big else {
-        return greedy_over(orders, drivers, &lists);
-    };
-    let mut matrix = Matrix::new(rows.len(), slots + rows.len(), forbidden);
-    for (r, &i) in rows.iter().enumerate() {
-        for (j, cost) in &lists[i] {
-            for c in span.get(j).cloned().unwrap_or_default() {
-                matrix[(r, c)] = *cost;
-            }
-        }
-        for c in slots..slots + rows.len() {
-            matrix[(r, c)] = unserved;
-        }
-    }
-    let (_, by_row) = kuhn_munkres_min(&matrix);
-    let mut chosen = vec![None; orders.len()];
-    for (r, &i) in rows.iter().enumerate() {
-        let c = by_row[r];
-        if c < slots && matrix[(r, c)] < unserved {
-            chosen[i] = Some((columns[c], matrix[(r, c)]));
-        }
-    }
-    finish(orders, drivers, &chosen, true)
 }
 
 fn finish(
@@ -281,5 +248,7 @@ fn finish(
     }
 }
 
+#[cfg(test)]
+mod solve_tests;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,8 @@
 //! reassignment decision with position and ETA arithmetic, the batch assignment of a storm's orders
 //! (minimum total distance, and greedy), and the legal order
 //! status transitions. Nothing here touches actix, the database, the clock or the network; every
-//! time-dependent function takes `now`.
+//! time-dependent function takes `now` (the batch solver only compares the clock with the deadline
+//! it is given).
 
 pub mod assignment;
 pub mod decision;

@@ -237,10 +237,16 @@ pub fn plan(
         let servable = lists.iter().filter(|l| !l.is_empty()).count();
         let bound = u64::try_from(servable).unwrap_or(u64::MAX).min(slots);
         let all_served = u64::try_from(answer.served).unwrap_or(u64::MAX) >= bound;
-        if all_served || !cut || k >= orders.len() {
+        if all_served || !cut || k >= orders.len() || !answer.exact {
+            // Not exact: costs too large for the solver's integers (greedy answered instead).
+            let solver = if answer.exact {
+                Solver::Exact
+            } else {
+                Solver::GreedyBudget
+            };
             return Plan {
                 assignment: answer,
-                solver: Solver::Exact,
+                solver,
                 k,
                 rounds,
                 drivers: drivers.list.len(),

@@ -1,17 +1,18 @@
 //! Tests of the batch assignment: unit tests (Scenario B among them) and property tests against
 //! brute force on small batches (up to 6 orders and 6 drivers, 0–2 free slots, random exclusions
-//! and kept orders). A failing property's seed is kept in proptest-regressions/ (commit it).
+//! and kept orders). The exact solver against the old Kuhn–Munkres is in `solve_tests.rs`. A
+//! failing property's seed is kept in proptest-regressions/ (commit it).
 
 use super::*;
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 
-fn at(lat: f64, lng: f64) -> LatLng {
+pub(super) fn at(lat: f64, lng: f64) -> LatLng {
     LatLng { lat, lng }
 }
 
-fn driver(id: &str, location: Option<LatLng>, free: u32) -> BatchDriver {
+pub(super) fn driver(id: &str, location: Option<LatLng>, free: u32) -> BatchDriver {
     BatchDriver {
         id: DriverId(id.into()),
         location,
@@ -19,7 +20,7 @@ fn driver(id: &str, location: Option<LatLng>, free: u32) -> BatchDriver {
     }
 }
 
-fn order(id: &str, where_: LatLng, excluded: &[&str], keep: Option<&str>) -> BatchOrder {
+pub(super) fn order(id: &str, where_: LatLng, excluded: &[&str], keep: Option<&str>) -> BatchOrder {
     BatchOrder {
         id: OrderId(id.into()),
         at: where_,
@@ -213,7 +214,7 @@ fn a_driver_without_a_position_is_taken_only_when_no_located_one_is_free() {
 
 /// A storm: `n` orders, each reported by its own driver, among `m` drivers of capacity 1, spread
 /// over a city by a fixed pseudo-random sequence.
-fn storm(n: usize, m: usize) -> (Vec<BatchOrder>, Vec<BatchDriver>) {
+pub(super) fn storm(n: usize, m: usize) -> (Vec<BatchOrder>, Vec<BatchDriver>) {
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         seed ^= seed << 13;
@@ -355,7 +356,7 @@ fn batch() -> impl Strategy<Value = (Vec<BatchOrder>, Vec<BatchDriver>, Params)>
 }
 
 /// No order goes to a driver it excludes, no driver over its free slots, every order once.
-fn check_feasible(
+pub(super) fn check_feasible(
     a: &Assignment,
     orders: &[BatchOrder],
     drivers: &[BatchDriver],
