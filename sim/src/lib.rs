@@ -5,9 +5,11 @@
 //! - [`city`]: the seeded storm (drivers, orders, reports, waiting orders) and the rules an
 //!   answer must keep;
 //! - [`deciders`]: greedy one report at a time, `storm::plan` (ours), and the offline optimum;
+//! - [`scenarios`]: the built-in storms, a run over seeds, and the Markdown table.
 //!
 //! A tool beside the server, not part of it: it calls the engine's public `dispatch` API only.
 
 pub mod city;
 pub mod deciders;
 pub mod rng;
+pub mod scenarios;
