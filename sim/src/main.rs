@@ -3,7 +3,7 @@
 //! stderr. Exit code 2 for flags that describe no possible storm, 1 when a decider broke the
 //! storm's rules (a bug to report).
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use rallypoint_sim::city::Shape;
 use rallypoint_sim::deciders::DEFAULT_PARAMS;
 use rallypoint_sim::scenarios::{self, Scenario};
@@ -18,7 +18,8 @@ use std::time::Instant;
 #[derive(Debug, Parser)]
 #[command(name = "rallypoint-sim", version, about, long_about)]
 struct Cli {
-    /// Storms per scenario: seeds 1 to N, each decided by the three deciders.
+    /// Storms per scenario: seeds 1 to N, each decided by the three deciders (after seed 0,
+    /// decided untimed to warm up).
     #[arg(long, default_value_t = 20, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
@@ -79,8 +80,21 @@ impl Cli {
     }
 }
 
+/// The built-in scenarios, for the end of `--help`.
+fn scenario_help() -> String {
+    let mut s = String::from("Built-in scenarios (all run, in this order, without --scenario):\n");
+    for (name, shape) in scenarios::BUILTIN {
+        s.push_str(&format!("  {name:<9} {}\n", scenarios::describe(&shape)));
+    }
+    s
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().after_help(scenario_help()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let list = match cli.scenarios() {
         Ok(list) => list,
         Err(e) => {
