@@ -16,6 +16,7 @@
 
 use super::assignment::{self, Assignment, BatchDriver, BatchOrder, Params};
 use super::index::DriverIndex;
+use super::matching::Candidate;
 use crate::protocol::DriverId;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -268,49 +269,51 @@ fn greedy(
         k: params.k,
         move_penalty_m: params.move_penalty_m,
     };
-    let specials = drivers.released();
+    // The freed drivers (full, so not in the index's tree) get a tree of their own, so a large
+    // storm does not compare every order with every reporter.
+    let mut freed = DriverIndex::new();
+    for j in drivers.released() {
+        let d = &drivers.list[j];
+        freed.upsert(Candidate {
+            id: d.id.clone(),
+            fleet: drivers.fleet.to_string(),
+            online: true,
+            held: 0,
+            capacity: i32::try_from(d.free).unwrap_or(i32::MAX),
+            location: d.location,
+        });
+    }
     let mut taken: HashMap<usize, u32> = HashMap::new();
+    let mut full: HashSet<DriverId> = HashSet::new();
     let mut chosen: Vec<Option<(usize, i64)>> = Vec::with_capacity(orders.len());
     for order in orders {
-        let has_room = |d: &Drivers<'_>, taken: &HashMap<usize, u32>, j: usize| {
-            taken.get(&j).copied().unwrap_or(0) < d.list[j].free
-        };
+        let refused = |id: &DriverId| order.excluded.contains(id) || full.contains(id);
         let kept = order
             .keep
             .as_ref()
-            .and_then(|keep| drivers.place(keep))
-            .filter(|&j| {
-                has_room(drivers, &taken, j) && !order.excluded.contains(&drivers.list[j].id)
-            });
+            .filter(|keep| !refused(keep))
+            .and_then(|keep| drivers.place(keep));
         let pick = kept.or_else(|| {
-            // The nearest available one with room left, then the nearest freed one: the nearer wins.
-            let index = drivers.index;
-            let fleet = drivers.fleet;
-            let full: HashSet<DriverId> = taken
-                .iter()
-                .filter(|(j, n)| **n >= drivers.list[**j].free)
-                .map(|(j, _)| drivers.list[*j].id.clone())
-                .collect();
-            let near = index
-                .nearest(fleet, order.at, 1, |id| {
-                    order.excluded.contains(id) || full.contains(id)
+            // The nearest available one with room left and the nearest freed one: the nearer
+            // wins (the index's order: distance, unknown last, then id).
+            let near = drivers
+                .index
+                .nearest(drivers.fleet, order.at, 1, refused)
+                .into_iter()
+                .chain(freed.nearest(drivers.fleet, order.at, 1, refused))
+                .min_by(|a, b| {
+                    let (da, db) = (a.1.unwrap_or(f64::INFINITY), b.1.unwrap_or(f64::INFINITY));
+                    da.total_cmp(&db).then_with(|| a.0.id.cmp(&b.0.id))
                 })
-                .first()
                 .map(|(c, _)| c.id.clone());
-            let mut options: Vec<usize> =
-                near.and_then(|id| drivers.place(&id)).into_iter().collect();
-            options.extend(specials.iter().copied().filter(|&j| {
-                !order.excluded.contains(&drivers.list[j].id) && has_room(drivers, &taken, j)
-            }));
-            let list = &drivers.list;
-            options.into_iter().min_by(|a, b| {
-                assignment::distance_m(order.at, &list[*a])
-                    .cmp(&assignment::distance_m(order.at, &list[*b]))
-                    .then_with(|| list[*a].id.cmp(&list[*b].id))
-            })
+            near.and_then(|id| drivers.place(&id))
         });
         if let Some(j) = pick {
-            *taken.entry(j).or_default() += 1;
+            let n = taken.entry(j).or_default();
+            *n += 1;
+            if *n >= drivers.list[j].free {
+                full.insert(drivers.list[j].id.clone());
+            }
         }
         chosen.push(pick.map(|j| (j, assignment::cost(order, &drivers.list[j], &costs))));
     }
