@@ -135,39 +135,72 @@ fn keep_bias(orders: &[BatchOrder]) -> i64 {
     }
 }
 
+/// A distance in km as the index answers it, in whole metres as `assignment::distance_m` makes it.
+fn metres(km: Option<f64>) -> i64 {
+    km.map(|km| km * 1000.0)
+        .filter(|m| m.is_finite())
+        .map_or(assignment::UNKNOWN_DISTANCE_M, |m| {
+            (m.round() as i64).clamp(0, assignment::UNKNOWN_DISTANCE_M)
+        })
+}
+
+/// The drivers the batch frees a slot of, in a tree of their own (while full they are not in the
+/// index's tree), so each order finds its nearest among them as it does among the available.
+fn freed_tree(drivers: &Drivers<'_>, specials: &[usize]) -> DriverIndex {
+    let mut freed = DriverIndex::new();
+    for &j in specials {
+        let d = &drivers.list[j];
+        freed.upsert(Candidate {
+            id: d.id.clone(),
+            fleet: drivers.fleet.to_string(),
+            online: true,
+            held: 0,
+            capacity: i32::try_from(d.free).unwrap_or(i32::MAX),
+            location: d.location,
+        });
+    }
+    freed
+}
+
 /// Each order's candidates for `k`, as `assignment::candidates` makes them over every driver,
 /// and whether any list was cut short (a wider `k` could add drivers).
 fn lists(
     drivers: &mut Drivers<'_>,
+    freed: &DriverIndex,
     orders: &[BatchOrder],
-    specials: &[usize],
     k: usize,
     params: &Params,
 ) -> (Vec<Vec<(usize, i64)>>, bool) {
     let k = k.max(1);
     let keep_bias = keep_bias(orders);
+    let penalty = params
+        .move_penalty_m
+        .clamp(0, assignment::MAX_MOVE_PENALTY_M);
+    let index = drivers.index;
+    let fleet = drivers.fleet;
     let mut cut = false;
     let mut all = Vec::with_capacity(orders.len());
     for order in orders {
-        let near: Vec<DriverId> = drivers
-            .index
-            .nearest(drivers.fleet, order.at, k, |id| order.excluded.contains(id))
-            .into_iter()
-            .map(|(c, _)| c.id.clone())
-            .collect();
-        cut |= near.len() >= k;
-        let mut picked: Vec<usize> = near.iter().filter_map(|id| drivers.place(id)).collect();
-        for &j in specials {
-            if !order.excluded.contains(&drivers.list[j].id) && !picked.contains(&j) {
-                picked.push(j);
+        let skip = |id: &DriverId| order.excluded.contains(id);
+        let near = index.nearest(fleet, order.at, k, skip);
+        let near_freed = freed.nearest(fleet, order.at, k, skip);
+        cut |= near.len() >= k || near_freed.len() >= k;
+        let mut ranked: Vec<(usize, i64)> = Vec::with_capacity(2 * k + 1);
+        for (c, km) in near.into_iter().chain(near_freed) {
+            if let Some(j) = drivers.place(&c.id) {
+                if !ranked.iter().any(|r| r.0 == j) {
+                    ranked.push((j, metres(km)));
+                }
+            }
+        }
+        if let Some(keep) = order.keep.as_ref().filter(|d| !skip(d)) {
+            if let Some(j) = drivers.place(keep) {
+                if !ranked.iter().any(|r| r.0 == j) {
+                    ranked.push((j, assignment::distance_m(order.at, &drivers.list[j])));
+                }
             }
         }
         let list = &drivers.list;
-        let mut ranked: Vec<(usize, i64)> = picked
-            .into_iter()
-            .filter(|&j| assignment::eligible(order, &list[j]))
-            .map(|j| (j, assignment::distance_m(order.at, &list[j])))
-            .collect();
         ranked.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| list[a.0].id.cmp(&list[b.0].id)));
         if ranked.len() > k {
             cut = true;
@@ -185,7 +218,10 @@ fn lists(
         let bias = if order.keep.is_none() { keep_bias } else { 0 };
         let mut costed: Vec<(usize, i64)> = ranked
             .into_iter()
-            .map(|(j, _)| (j, assignment::cost(order, &list[j], params) + bias))
+            .map(|(j, distance)| {
+                let moved = order.keep.as_ref().is_some_and(|keep| *keep != list[j].id);
+                (j, distance + if moved { penalty } else { 0 } + bias)
+            })
             .collect();
         costed.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| list[a.0].id.cmp(&list[b.0].id)));
         all.push(costed);
@@ -209,6 +245,7 @@ pub fn plan(
     }
     let deadline = started + params.budget;
     let specials = drivers.released();
+    let freed = freed_tree(&drivers, &specials);
     let solver = Params {
         k: params.k,
         move_penalty_m: params.move_penalty_m,
@@ -222,7 +259,7 @@ pub fn plan(
     let mut k = params.k.max(1);
     let mut rounds = 0;
     loop {
-        let (lists, cut) = lists(&mut drivers, orders, &specials, k, &solver);
+        let (lists, cut) = lists(&mut drivers, &freed, orders, k, &solver);
         rounds += 1;
         let Some(mut answer) = assignment::solve(orders, &drivers.list, &lists, Some(deadline))
         else {
@@ -269,20 +306,10 @@ fn greedy(
         k: params.k,
         move_penalty_m: params.move_penalty_m,
     };
-    // The freed drivers (full, so not in the index's tree) get a tree of their own, so a large
-    // storm does not compare every order with every reporter.
-    let mut freed = DriverIndex::new();
-    for j in drivers.released() {
-        let d = &drivers.list[j];
-        freed.upsert(Candidate {
-            id: d.id.clone(),
-            fleet: drivers.fleet.to_string(),
-            online: true,
-            held: 0,
-            capacity: i32::try_from(d.free).unwrap_or(i32::MAX),
-            location: d.location,
-        });
-    }
+    // The freed drivers in a tree of their own: a large storm does not compare every order with
+    // every reporter.
+    let specials = drivers.released();
+    let freed = freed_tree(drivers, &specials);
     let mut taken: HashMap<usize, u32> = HashMap::new();
     let mut full: HashSet<DriverId> = HashSet::new();
     let mut chosen: Vec<Option<(usize, i64)>> = Vec::with_capacity(orders.len());
