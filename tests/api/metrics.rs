@@ -104,7 +104,7 @@ fn split_labels(labels: &str) -> Vec<&str> {
     out
 }
 
-async fn scrape(app: &TestApp) -> HashMap<String, f64> {
+pub async fn scrape(app: &TestApp) -> HashMap<String, f64> {
     let mut resp = awc::Client::default()
         .get(format!("{}/metrics", app.address))
         .send()
@@ -122,7 +122,7 @@ async fn scrape(app: &TestApp) -> HashMap<String, f64> {
     parse_prometheus(std::str::from_utf8(&body).expect("UTF-8"))
 }
 
-fn get(samples: &HashMap<String, f64>, series: &str) -> f64 {
+pub fn get(samples: &HashMap<String, f64>, series: &str) -> f64 {
     samples.get(series).copied().unwrap_or(0.0)
 }
 

@@ -269,3 +269,56 @@ async fn a_storm_of_30_reports_among_40_drivers_serves_every_order(db: TestDb) {
     }
 }
 on_both_backends!(a_storm_of_30_reports_among_40_drivers_serves_every_order);
+
+/// Past `dispatch.max_batch` the batch is decided greedily: every report is still answered, no
+/// driver is booked twice, and the fallback is counted.
+async fn a_batch_past_max_batch_is_decided_greedily(db: TestDb) {
+    let app = spawn_app_with(db, |s| {
+        s.dispatch.batch_window_ms = WIDE_WINDOW_MS;
+        s.dispatch.max_batch = 1;
+    })
+    .await;
+    let before = crate::metrics::scrape(&app).await;
+    let mut drivers = scenario_b(&app).await;
+    let [a, b, c] = &mut drivers[..] else {
+        unreachable!()
+    };
+    let (ra, rb, rc) = tokio::join!(
+        a.request(report("ORD-A")),
+        b.request(report("ORD-B")),
+        c.request(report("ORD-C"))
+    );
+    let mut served = 0;
+    for ack in [&ra, &rb, &rc] {
+        assert_eq!(ack["type"], "ack", "{ack}");
+        let action = ack["event"]["action_taken"].as_str().unwrap_or_default();
+        assert!(
+            action == "REASSIGNMENT_INITIATED" || action == "NO_DRIVER_AVAILABLE",
+            "{ack}"
+        );
+        served += usize::from(action == "REASSIGNMENT_INITIATED");
+        assert_ne!(
+            ack["event"]["new_driver_id"], ack["event"]["driver_id"],
+            "{ack}"
+        );
+    }
+    // Greedy, each reporter free for the others: at least two of the three are served.
+    assert!(served >= 2, "{ra} {rb} {rc}");
+    let (_, orders) = app
+        .get_json("/api/v1/orders", Some(&app.dispatcher_token()))
+        .await;
+    let mut held: BTreeMap<String, usize> = BTreeMap::new();
+    for o in orders.as_array().cloned().unwrap_or_default() {
+        if let Some(d) = o["driver_id"].as_str() {
+            *held.entry(d.to_string()).or_default() += 1;
+        }
+    }
+    assert!(held.values().all(|n| *n <= 1), "capacity 1: {held:?}");
+    let after = crate::metrics::scrape(&app).await;
+    let series = r#"rallypoint_batches_total{solver="greedy_max_batch"}"#;
+    assert!(
+        crate::metrics::get(&after, series) > crate::metrics::get(&before, series),
+        "the fallback is counted"
+    );
+}
+on_both_backends!(a_batch_past_max_batch_is_decided_greedily);
