@@ -174,9 +174,12 @@ impl DriverIndex {
                 }
             }
         } else {
-            for id in f.placed.iter().map(|e| &e.data.id) {
-                if !skip(id) {
-                    found.push((None, id));
+            // No point on Earth to search around: ranked as the linear scan ranks them (whatever
+            // the arithmetic gives, unusable distances last).
+            for e in f.placed.iter() {
+                if !skip(&e.data.id) {
+                    let km = Some(haversine_km(from, e.data.at)).filter(|km| km.is_finite());
+                    found.push((km, &e.data.id));
                 }
             }
         }

@@ -173,7 +173,6 @@ fn linear_ranking(
         .map(|c| {
             let km = c
                 .location
-                .filter(|_| from.is_valid())
                 .map(|at| haversine_km(from, at))
                 .filter(|km| km.is_finite());
             (km, &c.id)
