@@ -33,6 +33,8 @@ pub mod driver;
 pub mod orders;
 pub mod report;
 pub mod session;
+#[cfg(test)]
+mod tests;
 
 pub use answer::{to_value, AckShape, Answer};
 pub use orders::order_actor;
