@@ -80,6 +80,11 @@ pub enum AppError {
     Database(#[from] diesel::result::Error),
     #[error("database pool error: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// An error already answered as `code` and `message` (an idempotency key's stored answer,
+    /// or a work's failure once reduced to what the client sees): both kept as they are, and
+    /// internal detail not logged a second time.
+    #[error("{message}")]
+    Answered { code: ErrorCode, message: String },
 }
 
 impl AppError {
@@ -102,6 +107,7 @@ impl AppError {
             AppError::Internal(_) | AppError::Database(_) | AppError::Pool(_) => {
                 ErrorCode::Internal
             }
+            AppError::Answered { code, .. } => *code,
         }
     }
 
@@ -120,6 +126,7 @@ impl AppError {
                 );
                 "internal error; the server logged the detail".to_string()
             }
+            AppError::Answered { message, .. } => message.clone(),
             other => other.to_string(),
         }
     }
@@ -209,6 +216,19 @@ mod tests {
         assert_eq!(
             e.body(),
             serde_json::json!({"error":{"code":"conflict","message":"driver DRV-9 is offline"}})
+        );
+    }
+
+    #[test]
+    fn an_answered_error_keeps_its_code_and_message() {
+        let e = AppError::Answered {
+            code: ErrorCode::Internal,
+            message: "internal error; the server logged the detail".into(),
+        };
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            e.body(),
+            serde_json::json!({"error":{"code":"internal","message":"internal error; the server logged the detail"}})
         );
     }
 

@@ -39,6 +39,15 @@ impl Outcome {
         }
     }
 
+    /// The answer as a work's result: an error comes back as `AppError::Answered`, its code and
+    /// client message as they were given.
+    pub fn into_result(self) -> Result<serde_json::Value, AppError> {
+        match self {
+            Outcome::Ok(v) => Ok(v),
+            Outcome::Error { code, message } => Err(AppError::Answered { code, message }),
+        }
+    }
+
     /// An internal failure is not a definite answer: it is not kept, and may be retried.
     fn is_definite(&self) -> bool {
         !matches!(

@@ -1,14 +1,16 @@
-//! `WsSession` (the session actor): one per WebSocket.
+//! `WsSession` (the session actor): one per WebSocket, the native transport.
 //!
-//! It decodes client frames into typed messages, checks the role for each, forwards them to the
-//! driver, order, Dispatcher or room actors, and answers every `ref` with exactly one `ack` or
-//! `error`. It writes what rooms deliver (already serialized, shared bytes), pings every
-//! `heartbeat_ms` and drops a peer silent for 2.5 heartbeats, limits the client's message rate,
-//! and closes with 4001 when the token expires. Its mailbox is bounded by `limits.outbound_queue`:
-//! a room that finds it full drops the session (4008).
+//! It decodes client frames into typed messages and hands each to the command layer
+//! (`crate::commands`: the roles, the input rules, idempotency, who may join which room), then
+//! answers every `ref` with exactly one `ack` or `error`. It applies what the session commands
+//! decide to its own state (its rooms, its claims), writes what rooms deliver (already
+//! serialized, shared bytes), pings every `heartbeat_ms` and drops a peer silent for 2.5
+//! heartbeats, limits the client's frame rate, and closes with 4001 when the token expires. Its
+//! mailbox is bounded by `limits.outbound_queue`: a room that finds it full drops the session
+//! (4008).
 //!
-//! The work a message asks for is a command (`crate::commands`); joining rooms (the connect
-//! sequence and `join`) is in `joining`, rooms the server takes a session out of in `rights`.
+//! Joining rooms (the connect sequence and `join`) is in `joining`, rooms the server takes a
+//! session out of in `rights`.
 
 mod joining;
 mod rights;
@@ -19,10 +21,9 @@ use super::order::GetOrder;
 use super::registry::{Join, Leave};
 use super::{ensure_driver, ConnectionSlot, Deliver, Hub};
 use crate::auth::{self, Claims};
-use crate::commands;
+use crate::commands::{self, session::SessionCommand, Command, Request};
 use crate::error::AppError;
 use crate::http::conn::ConnSocket;
-use crate::idempotency::{self, Outcome};
 use crate::protocol::client::ClientFrame;
 use crate::protocol::*;
 use actix::prelude::*;
@@ -174,19 +175,21 @@ impl WsSession {
         false
     }
 
+    /// Answers a client message: its `ack` (when it has a `ref`) or its `error`.
     fn answer(
         &self,
         ctx: &mut ws::WebsocketContext<Self>,
         reference: Option<String>,
-        outcome: Outcome,
+        reply: Reply,
     ) {
-        match outcome {
-            Outcome::Ok(body) => {
+        match reply {
+            Ok(body) => {
                 if let Some(r) = reference {
                     self.send(ctx, &ServerMsg::ack(r, body));
                 }
             }
-            Outcome::Error { code, message } => {
+            Err(e) => {
+                let (code, message) = (e.code(), e.client_message());
                 crate::stats::frame_refused(code.as_str());
                 log::warn!(
                     "[WEBSOCKET] session={} sub={:?} refused code={code:?}: {message:?}",
@@ -244,98 +247,75 @@ impl WsSession {
             reference,
             idempotency_key,
         } = frame;
-        match msg {
-            ClientMsg::Ping => {
+        match Request::from(msg) {
+            Request::Ping => {
                 self.send(ctx, &ServerMsg::Pong);
                 if let Some(r) = reference {
                     self.send(ctx, &ServerMsg::ack(r, serde_json::Value::Null));
                 }
             }
-            ClientMsg::Refresh { token } => {
-                let outcome = match self.refresh(&token, ctx) {
-                    Ok(()) => Outcome::Ok(serde_json::json!({"exp": self.claims.exp})),
-                    Err(e) => Outcome::Error {
-                        code: e.code(),
-                        message: e.client_message(),
-                    },
-                };
-                self.answer(ctx, reference, outcome);
+            Request::Session(SessionCommand::Refresh { token }) => {
+                let reply = self.refresh(&token, ctx);
+                self.answer(ctx, reference, reply);
             }
-            ClientMsg::Join { room, since } => self.join(ctx, reference, &room, since),
-            ClientMsg::Leave { room } => {
-                let outcome = match Room::parse(&room) {
-                    Some(r) if self.rooms.contains(&r) => {
-                        self.rooms.retain(|x| *x != r);
-                        self.hub.rooms.do_send(Leave {
-                            rooms: vec![r],
-                            session_id: self.id,
-                        });
-                        Outcome::Ok(serde_json::json!({"room": room}))
-                    }
-                    _ => Outcome::Error {
-                        code: crate::error::ErrorCode::NotFound,
-                        message: format!("you are not in room `{room}`"),
-                    },
-                };
-                self.answer(ctx, reference, outcome);
+            Request::Session(SessionCommand::Join { room, since }) => {
+                self.join(ctx, reference, &room, since)
             }
-            msg => {
-                // The stored answer is the work's value (what REST answers too); the ack shapes
-                // it, for the first answer and a repeat alike.
-                let shape = commands::AckShape::of(&msg);
-                let (hub, claims) = (self.hub.clone(), self.claims.clone());
-                let once = idempotency::once(
-                    self.hub.clone(),
-                    self.claims.sub.clone(),
-                    idempotency_key,
-                    move |answer| commands::action(hub, claims, msg, answer),
-                );
-                self.pending += 1;
-                ctx.spawn(once.into_actor(self).map(move |outcome, act, ctx| {
-                    let outcome = match outcome {
-                        Outcome::Ok(value) => Outcome::Ok(shape.ack(value)),
-                        other => other,
-                    };
-                    act.answer(ctx, reference, outcome);
-                    act.pending -= 1;
-                    if act.pending == 0 {
-                        if let Some((code, reason)) = act.close_when_answered.take() {
-                            act.close(ctx, code, &reason);
-                        }
-                    }
-                }));
+            Request::Session(SessionCommand::Leave { room }) => {
+                let reply = self.leave(&room);
+                self.answer(ctx, reference, reply);
             }
+            Request::Command(command) => self.run(ctx, reference, command, idempotency_key),
         }
     }
 
-    fn refresh(
+    /// Runs a command; its answer is written when it comes (answers may overtake each other:
+    /// clients match them by `ref`).
+    fn run(
         &mut self,
-        token: &str,
         ctx: &mut ws::WebsocketContext<Self>,
-    ) -> Result<(), AppError> {
-        let claims = self.hub.keys.verify(token)?;
-        if claims.sub != self.claims.sub
-            || claims.role != self.claims.role
-            || claims.driver_id != self.claims.driver_id
-        {
-            return Err(AppError::forbidden(
-                "a refresh token must be for the same sub, role and driver",
-            ));
-        }
-        self.claims = claims;
-        self.arm_expiry(ctx);
-        self.recheck_rooms();
-        Ok(())
+        reference: Option<String>,
+        command: Command,
+        idempotency_key: Option<String>,
+    ) {
+        let run = commands::run(
+            self.hub.clone(),
+            self.claims.clone(),
+            command,
+            Ok(idempotency_key),
+        );
+        self.pending += 1;
+        ctx.spawn(run.into_actor(self).map(move |answer, act, ctx| {
+            act.answer(ctx, reference, answer.map(commands::Answer::ack));
+            act.pending -= 1;
+            if act.pending == 0 {
+                if let Some((code, reason)) = act.close_when_answered.take() {
+                    act.close(ctx, code, &reason);
+                }
+            }
+        }));
     }
-}
 
-fn outcome_of(r: Reply) -> Outcome {
-    match r {
-        Ok(v) => Outcome::Ok(v),
-        Err(e) => Outcome::Error {
-            code: e.code(),
-            message: e.client_message(),
-        },
+    /// Leaves a room, as the command layer decides (only one the session is in).
+    fn leave(&mut self, name: &str) -> Reply {
+        let leave = commands::session::leave(&self.rooms, name)?;
+        self.rooms.retain(|x| *x != leave.room);
+        self.hub.rooms.do_send(Leave {
+            rooms: vec![leave.room.clone()],
+            session_id: self.id,
+        });
+        Ok(leave.ack())
+    }
+
+    /// Goes on under a new token, as the command layer decides: the new claims and expiry, and
+    /// out of the rooms they no longer admit.
+    fn refresh(&mut self, token: &str, ctx: &mut ws::WebsocketContext<Self>) -> Reply {
+        let refreshed = commands::session::refresh(&self.hub, &self.claims, &self.rooms, token)?;
+        let ack = refreshed.ack();
+        self.claims = refreshed.claims;
+        self.arm_expiry(ctx);
+        self.revoke(refreshed.lost, LeftReason::RightsChanged);
+        Ok(ack)
     }
 }
 

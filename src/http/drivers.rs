@@ -1,11 +1,10 @@
 //! Drivers: `POST /api/v1/drivers` (admin), `GET /api/v1/drivers` and
 //! `GET /api/v1/drivers/{id}` (admin, dispatcher; a driver itself).
 
-use super::once;
 use crate::actors::driver::GetDriver;
-use crate::actors::{driver_state, start_driver, Hub};
+use crate::actors::Hub;
 use crate::auth::AuthUser;
-use crate::db::{self, models, queries};
+use crate::commands::{driver::RegisterDriver, Command};
 use crate::error::AppError;
 use crate::protocol::{Driver, DriverId, Role};
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
@@ -32,56 +31,14 @@ async fn create(
     req: HttpRequest,
     body: web::Json<NewDriver>,
 ) -> Result<HttpResponse, AppError> {
-    user.0.require(&[Role::Admin], "register drivers")?;
     let b = body.into_inner();
-    let id =
-        b.id.unwrap_or_else(|| format!("DRV-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
-    if id.is_empty() || id.len() > 64 || b.name.trim().is_empty() {
-        return Err(AppError::bad_request(
-            "`id` must be 1 to 64 characters and `name` must not be empty",
-        ));
-    }
-    let capacity = b.capacity.unwrap_or(hub.settings.dispatch.default_capacity);
-    if !(1..=100).contains(&capacity) {
-        return Err(AppError::bad_request(
-            "`capacity` must be between 1 and 100",
-        ));
-    }
-    let hub2 = hub.clone();
-    once(
-        &hub,
-        &user,
-        &req,
-        StatusCode::CREATED,
-        move |answer| async move {
-            let fleet = b.fleet.unwrap_or_else(|| "default".into());
-            let row = models::DriverRow::new_offline(id, b.name, fleet, capacity);
-            // The new driver as its actor will answer it, stored with the insert (SPEC 4).
-            let driver = driver_state(&row, Default::default()).to_driver();
-            let stored = crate::idempotency::answer_ok(answer.as_ref(), &driver);
-            let r = row.clone();
-            db::run(&hub2.pool, move |c| {
-                diesel::Connection::transaction(c, |c| {
-                    // The insert first (a write: SQLite's write lock before anything is read).
-                    if !queries::drivers::insert_new(c, &r)? {
-                        return Err(AppError::conflict(format!(
-                            "driver {} exists already",
-                            r.id
-                        )));
-                    }
-                    if let Some(a) = &stored {
-                        queries::idempotency::answer(c, a, chrono::Utc::now())?;
-                    }
-                    Ok(())
-                })
-            })
-            .await?;
-            let hub = hub2.into_inner();
-            start_driver(&hub, &row, Default::default());
-            super::to_value(&driver)
-        },
-    )
-    .await
+    let command = Command::RegisterDriver(RegisterDriver {
+        id: b.id,
+        name: b.name,
+        fleet: b.fleet,
+        capacity: b.capacity,
+    });
+    super::run(hub, user, &req, StatusCode::CREATED, command).await
 }
 
 /// `GET /api/v1/drivers`: every driver (admin, dispatcher).

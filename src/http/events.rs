@@ -1,10 +1,10 @@
 //! The emergency path over REST: `POST /api/v1/events/delay` (also `/event/delay`), and
 //! `GET /api/v1/incidents`.
 
-use super::{once, to_value, Limit};
-use crate::actors::dispatcher::ReportIncident;
+use super::{run, Limit};
 use crate::actors::Hub;
 use crate::auth::AuthUser;
+use crate::commands::{report::ReportDelay, Command};
 use crate::db::{self, queries};
 use crate::error::AppError;
 use crate::protocol::*;
@@ -33,59 +33,14 @@ async fn delay(
     req: HttpRequest,
     body: web::Json<Delay>,
 ) -> Result<HttpResponse, AppError> {
-    user.0
-        .require(&[Role::Driver, Role::Dispatcher, Role::Admin], "report")?;
     let b = body.into_inner();
-    if b.comment
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > client::MAX_COMMENT_LEN)
-    {
-        return Err(AppError::bad_request(
-            "`comment` is longer than 1000 characters",
-        ));
-    }
-    if let (Some(named), Some(me)) = (&b.driver_id, user.0.driver()) {
-        if named != me {
-            return Err(AppError::forbidden("a driver reports only as itself"));
-        }
-    }
-    let hub2 = hub.clone();
-    let reporter = user.0.clone();
-    once(
-        &hub,
-        &user,
-        &req,
-        StatusCode::OK,
-        move |answer| async move {
-            // An unknown or finished order is answered here, outside the Dispatcher (SPEC 4).
-            let a = crate::commands::order_actor(&hub2, &b.order_id).await?;
-            if let Some(named) = &b.driver_id {
-                let current = a
-                    .send(crate::actors::order::GetOrder)
-                    .await?
-                    .order
-                    .driver_id;
-                if current.as_ref() != Some(named) {
-                    return Err(AppError::conflict(format!(
-                        "driver {named} does not hold order {}",
-                        b.order_id
-                    )));
-                }
-            }
-            let event = hub2
-                .dispatcher
-                .send(ReportIncident {
-                    reporter,
-                    order_id: b.order_id,
-                    kind: b.kind,
-                    comment: b.comment,
-                    answer,
-                })
-                .await??;
-            to_value(&event)
-        },
-    )
-    .await
+    let command = Command::ReportDelay(ReportDelay {
+        order_id: b.order_id,
+        driver_id: b.driver_id,
+        kind: b.kind,
+        comment: b.comment,
+    });
+    run(hub, user, &req, StatusCode::OK, command).await
 }
 
 #[derive(Debug, Deserialize)]

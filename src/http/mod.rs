@@ -1,5 +1,9 @@
 //! REST and the WebSocket upgrade: one file per resource, each with `configure`.
 //! Extractor failures (bad JSON, bad query, bad path) become the contract's error body here.
+//!
+//! A state-changing route only reads its request into a `commands::Command` and answers what
+//! `run` (here) gets from `commands::run`: the roles, the input rules and idempotency are the
+//! command layer's. The reads check their own roles.
 
 pub mod audit;
 pub mod conn;
@@ -15,10 +19,9 @@ pub mod ws;
 
 use crate::actors::Hub;
 use crate::auth::AuthUser;
+use crate::commands::{self, Command};
 use crate::error::AppError;
-use crate::idempotency::{self, Outcome};
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use std::future::Future;
 
 /// Attaches every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -73,27 +76,18 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, AppError> {
     }
 }
 
-/// Runs a state-changing REST request once per `Idempotency-Key`, answering `status` on success.
-/// `work` is given the claimed key, to pass to the actor that commits its effect (the answer is
-/// stored in that transaction).
-pub async fn once<W, F>(
-    hub: &web::Data<Hub>,
-    user: &AuthUser,
+/// Runs a state-changing REST request's command (`commands::run`, with the request's
+/// `Idempotency-Key`) and answers its value with `status`, or its error.
+pub async fn run(
+    hub: web::Data<Hub>,
+    user: AuthUser,
     req: &HttpRequest,
     status: StatusCode,
-    work: W,
-) -> Result<HttpResponse, AppError>
-where
-    W: FnOnce(Option<idempotency::AnswerKey>) -> F + 'static,
-    F: Future<Output = Result<serde_json::Value, AppError>> + 'static,
-{
-    let key = idempotency_key(req)?;
-    let outcome = idempotency::once(hub.clone().into_inner(), user.0.sub.clone(), key, work).await;
-    Ok(match outcome {
-        Outcome::Ok(v) => HttpResponse::build(status).json(v),
-        Outcome::Error { code, message } => HttpResponse::build(code.status())
-            .json(serde_json::json!({"error": {"code": code, "message": message}})),
-    })
+    command: Command,
+) -> Result<HttpResponse, AppError> {
+    let key = idempotency_key(req);
+    let answer = commands::run(hub.into_inner(), user.0, command, key).await?;
+    Ok(HttpResponse::build(status).json(answer.value))
 }
 
 /// `?limit=`: newest first, 100 by default, at most 1000.
@@ -110,9 +104,4 @@ impl Limit {
             Some(_) => Err(AppError::bad_request("limit must be between 1 and 1000")),
         }
     }
-}
-
-/// Serializes a value for an idempotent answer.
-pub fn to_value<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, AppError> {
-    serde_json::to_value(v).map_err(|e| AppError::internal(format!("encoding an answer: {e}")))
 }

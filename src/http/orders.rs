@@ -1,12 +1,11 @@
 //! Orders: create (dispatched when no driver is given), list, read, the admin reassign override
 //! (audited), and cancel.
 
-use super::{once, to_value, Limit};
-use crate::actors::dispatcher::{CreateOrder, OverrideAssignment};
-use crate::actors::order::{Cancel, GetOrder};
+use super::{run, Limit};
+use crate::actors::order::GetOrder;
 use crate::actors::Hub;
 use crate::auth::AuthUser;
-use crate::commands::order_actor;
+use crate::commands::{orders, Command};
 use crate::db::{self, queries};
 use crate::error::AppError;
 use crate::protocol::*;
@@ -38,53 +37,16 @@ async fn create(
     req: HttpRequest,
     body: web::Json<NewOrder>,
 ) -> Result<HttpResponse, AppError> {
-    user.0
-        .require(&[Role::Dispatcher, Role::Admin], "create orders")?;
     let b = body.into_inner();
-    if !b.pickup.is_valid() || !b.dropoff.is_valid() {
-        return Err(AppError::bad_request(
-            "`pickup` and `dropoff` need lat in [-90, 90] and lng in [-180, 180]",
-        ));
-    }
-    let id =
-        b.id.unwrap_or_else(|| format!("ORD-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
-    if id.is_empty() || id.len() > 64 {
-        return Err(AppError::bad_request("`id` must be 1 to 64 characters"));
-    }
-    let now = chrono::Utc::now();
-    let order = Order {
-        id: OrderId(id),
-        status: OrderStatus::Pending,
-        driver_id: None,
-        fleet: b.fleet.unwrap_or_else(|| "default".into()),
-        priority: b.priority.unwrap_or(Priority::Normal),
+    let command = Command::CreateOrder(orders::CreateOrder {
+        id: b.id,
         pickup: b.pickup,
         dropoff: b.dropoff,
-        version: 1,
-        accepted_at: None,
-        eta: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let hub2 = hub.clone();
-    once(
-        &hub,
-        &user,
-        &req,
-        StatusCode::CREATED,
-        move |answer| async move {
-            let order = hub2
-                .dispatcher
-                .send(CreateOrder {
-                    order,
-                    driver: b.driver_id,
-                    answer,
-                })
-                .await??;
-            to_value(&order)
-        },
-    )
-    .await
+        priority: b.priority,
+        fleet: b.fleet,
+        driver_id: b.driver_id,
+    });
+    run(hub, user, &req, StatusCode::CREATED, command).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,34 +127,14 @@ async fn reassign(
     path: web::Path<String>,
     body: web::Json<Reassign>,
 ) -> Result<HttpResponse, AppError> {
-    user.0.require(&[Role::Admin], "override an assignment")?;
     let b = body.into_inner();
-    if b.reason.trim().is_empty() || b.reason.len() > 500 {
-        return Err(AppError::bad_request(
-            "`reason` must be 1 to 500 characters",
-        ));
-    }
-    let mut msg = OverrideAssignment {
-        actor: user.0.sub.clone(),
+    let command = Command::Reassign(orders::Reassign {
         order_id: OrderId(path.into_inner()),
         driver_id: b.driver_id,
         reason: b.reason,
         force: b.force,
-        answer: None,
-    };
-    let hub2 = hub.clone();
-    once(
-        &hub,
-        &user,
-        &req,
-        StatusCode::OK,
-        move |answer| async move {
-            order_actor(&hub2, &msg.order_id).await?;
-            msg.answer = answer;
-            to_value(&hub2.dispatcher.send(msg).await??)
-        },
-    )
-    .await
+    });
+    run(hub, user, &req, StatusCode::OK, command).await
 }
 
 /// `POST /api/v1/orders/{id}/cancel` (dispatcher, admin).
@@ -202,20 +144,7 @@ async fn cancel(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    user.0
-        .require(&[Role::Dispatcher, Role::Admin], "cancel orders")?;
-    let id = OrderId(path.into_inner());
-    let hub2 = hub.clone();
-    let by = user.0.sub.clone();
-    once(
-        &hub,
-        &user,
-        &req,
-        StatusCode::OK,
-        move |answer| async move {
-            let order = order_actor(&hub2, &id).await?;
-            to_value(&order.send(Cancel { by, answer }).await??)
-        },
-    )
-    .await
+    let order_id = OrderId(path.into_inner());
+    let command = Command::Cancel(orders::Cancel { order_id });
+    run(hub, user, &req, StatusCode::OK, command).await
 }

@@ -1,13 +1,14 @@
 //! `GET /api/v1/rooms/{room}/events?since=N`: missed room messages, for recovery and for polling
-//! while a socket is down. Whoever may join the room may read it, at most
-//! `limits.rest_per_sub_per_sec` times a second per `sub` (429 past it).
+//! while a socket is down. Whoever may join the room may read it (`commands::session::may_enter`,
+//! the rule `join` applies), at most `limits.rest_per_sub_per_sec` times a second per `sub` (429
+//! past it).
 
-use crate::actors::order::GetOrder;
 use crate::actors::Hub;
-use crate::auth::{may_join, AuthUser};
+use crate::auth::AuthUser;
+use crate::commands::session::may_enter;
 use crate::db::{self, queries};
 use crate::error::AppError;
-use crate::protocol::{Role, Room};
+use crate::protocol::Room;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -41,14 +42,7 @@ async fn events(
     }
     let room = Room::parse(&name)
         .ok_or_else(|| AppError::bad_request(format!("`{name}` is not a room")))?;
-    let order_driver = match &room {
-        Room::Order(o) if user.0.role == Role::Driver => match hub.order(o) {
-            Some(a) => a.send(GetOrder).await?.order.driver_id,
-            None => None,
-        },
-        _ => None,
-    };
-    if !may_join(&user.0, &room, order_driver.as_ref()) {
+    if !may_enter(&hub, &user.0, &room).await? {
         return Err(AppError::forbidden(format!("you may not read `{name}`")));
     }
     let since = q.since.unwrap_or(0);

@@ -204,7 +204,8 @@ impl ClientFrame {
     }
 }
 
-/// Checks what types alone cannot: ranges and lengths.
+/// Checks what types alone cannot: ranges and lengths. The rules are the `check_*` functions
+/// below, which the command layer applies too, for transports that do not decode through here.
 fn validate(msg: &ClientMsg) -> Result<(), AppError> {
     match msg {
         ClientMsg::Location {
@@ -214,42 +215,73 @@ fn validate(msg: &ClientMsg) -> Result<(), AppError> {
             heading,
             accuracy,
             ..
-        } => {
-            if !lat.is_finite() || !(-90.0..=90.0).contains(lat) {
-                return Err(AppError::bad_request("`lat` must be between -90 and 90"));
-            }
-            if !lng.is_finite() || !(-180.0..=180.0).contains(lng) {
-                return Err(AppError::bad_request("`lng` must be between -180 and 180"));
-            }
-            for (name, v) in [
-                ("speed", speed),
-                ("heading", heading),
-                ("accuracy", accuracy),
-            ] {
-                if let Some(v) = v {
-                    if !v.is_finite() || *v < 0.0 {
-                        return Err(AppError::bad_request(format!(
-                            "`{name}` must be a non-negative number"
-                        )));
-                    }
-                }
-            }
-            if heading.is_some_and(|h| h > 360.0) {
-                return Err(AppError::bad_request("`heading` must be between 0 and 360"));
-            }
-            Ok(())
+        } => check_location(*lat, *lng, *speed, *heading, *accuracy),
+        ClientMsg::Report { comment, .. } => check_comment(comment.as_deref()),
+        ClientMsg::Join { room, since } => {
+            check_room_name(room)?;
+            check_since(*since)
         }
-        ClientMsg::Report {
-            comment: Some(c), ..
-        } if c.chars().count() > MAX_COMMENT_LEN => Err(AppError::bad_request(format!(
+        ClientMsg::Leave { room } => check_room_name(room),
+        _ => Ok(()),
+    }
+}
+
+/// A position's ranges: `lat` in [-90, 90], `lng` in [-180, 180], `speed`, `heading` and
+/// `accuracy` non-negative, `heading` at most 360.
+pub fn check_location(
+    lat: f64,
+    lng: f64,
+    speed: Option<f64>,
+    heading: Option<f64>,
+    accuracy: Option<f64>,
+) -> Result<(), AppError> {
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(AppError::bad_request("`lat` must be between -90 and 90"));
+    }
+    if !lng.is_finite() || !(-180.0..=180.0).contains(&lng) {
+        return Err(AppError::bad_request("`lng` must be between -180 and 180"));
+    }
+    for (name, v) in [
+        ("speed", speed),
+        ("heading", heading),
+        ("accuracy", accuracy),
+    ] {
+        if let Some(v) = v {
+            if !v.is_finite() || v < 0.0 {
+                return Err(AppError::bad_request(format!(
+                    "`{name}` must be a non-negative number"
+                )));
+            }
+        }
+    }
+    if heading.is_some_and(|h| h > 360.0) {
+        return Err(AppError::bad_request("`heading` must be between 0 and 360"));
+    }
+    Ok(())
+}
+
+/// A report's `comment`: at most `MAX_COMMENT_LEN` characters.
+pub fn check_comment(comment: Option<&str>) -> Result<(), AppError> {
+    match comment {
+        Some(c) if c.chars().count() > MAX_COMMENT_LEN => Err(AppError::bad_request(format!(
             "`comment` is longer than {MAX_COMMENT_LEN} characters"
         ))),
-        ClientMsg::Join { room, .. } | ClientMsg::Leave { room } if room.len() > 200 => {
-            Err(AppError::bad_request("`room` is too long"))
-        }
-        ClientMsg::Join { since: Some(s), .. } if *s < 0 => {
-            Err(AppError::bad_request("`since` must be 0 or more"))
-        }
+        _ => Ok(()),
+    }
+}
+
+/// A `room` as a client names it: at most 200 bytes (what it names is `Room::parse`'s).
+pub fn check_room_name(room: &str) -> Result<(), AppError> {
+    if room.len() > 200 {
+        return Err(AppError::bad_request("`room` is too long"));
+    }
+    Ok(())
+}
+
+/// A `since`: 0 or more.
+pub fn check_since(since: Option<i64>) -> Result<(), AppError> {
+    match since {
+        Some(s) if s < 0 => Err(AppError::bad_request("`since` must be 0 or more")),
         _ => Ok(()),
     }
 }

@@ -1,6 +1,6 @@
 //! Joining rooms: the connect sequence (the driver attached, the default rooms joined, then
-//! `welcome`, each room's `joined` and its replay), and a client's `join`, checked against its
-//! role, with its replay written before anything live.
+//! `welcome`, each room's `joined` and its replay), and a client's `join`, decided by the
+//! command layer, with its replay written before anything live.
 
 use super::*;
 
@@ -121,6 +121,8 @@ impl WsSession {
         }
     }
 
+    /// `join`: decided by the command layer (`commands::session::join`), then the room joined
+    /// with this session's outbox and its replay written.
     pub(super) fn join(
         &mut self,
         ctx: &mut ws::WebsocketContext<Self>,
@@ -128,69 +130,35 @@ impl WsSession {
         name: &str,
         since: Option<i64>,
     ) {
-        let Some(room) = Room::parse(name) else {
-            let e = AppError::bad_request(format!(
-                "`{name}` is not a room: use dispatch, fleet:<f>, driver:<id> or order:<id>"
-            ));
-            return self.answer(ctx, reference, outcome_of(Err(e)));
-        };
-        let already = self.rooms.contains(&room);
-        let max = self.hub.settings.limits.max_rooms_per_session;
-        if !already && self.rooms.len() >= max {
-            let e = AppError::conflict(format!(
-                "a session may be in at most {max} rooms (limits.max_rooms_per_session): leave one first"
-            ));
-            return self.answer(ctx, reference, outcome_of(Err(e)));
-        }
-        let (hub, claims, id) = (self.hub.clone(), self.claims.clone(), self.id);
+        let decided = commands::session::join(&self.hub, &self.claims, &self.rooms, name, since);
+        let (hub, id) = (self.hub.clone(), self.id);
         let endpoint = self.outbox.endpoint();
         let work = async move {
-            let order_driver = match &room {
-                Room::Order(o) if claims.role == Role::Driver => match hub.order(o) {
-                    Some(a) => a.send(GetOrder).await?.order.driver_id,
-                    None => None,
-                },
-                _ => None,
-            };
-            if !auth::may_join(&claims, &room, order_driver.as_ref()) {
-                return Err(AppError::forbidden(format!(
-                    "role `{}` may not join `{room}`",
-                    claims.role
-                )));
-            }
-            if already && since.is_none() {
-                return Err(AppError::conflict(format!("you are already in `{room}`")));
-            }
+            let join = decided.await?;
             let reply = hub
                 .rooms
                 .send(Join {
-                    room: room.clone(),
+                    room: join.room.clone(),
                     session_id: id,
                     endpoint,
-                    since,
+                    since: join.since,
                 })
                 .await??;
-            Ok((room, reply))
+            Ok::<_, AppError>((join, reply))
         };
         // Waited for: the replay is written before anything live that arrives meanwhile.
         ctx.wait(work.into_actor(self).map(move |res, act, ctx| match res {
-            Ok((room, reply)) => {
-                let seq = reply.seq;
-                if !act.rooms.contains(&room) {
-                    act.rooms.push(room.clone());
+            Ok((join, reply)) => {
+                let ack = join.ack(reply.seq);
+                if !act.rooms.contains(&join.room) {
+                    act.rooms.push(join.room.clone());
                 }
-                act.write_join(ctx, &room, reply);
+                act.write_join(ctx, &join.room, reply);
                 if let Some(r) = reference {
-                    act.send(
-                        ctx,
-                        &ServerMsg::ack(
-                            r,
-                            serde_json::json!({"room": room.to_string(), "seq": seq}),
-                        ),
-                    );
+                    act.send(ctx, &ServerMsg::ack(r, ack));
                 }
             }
-            Err(e) => act.answer(ctx, reference, outcome_of(Err(e))),
+            Err(e) => act.answer(ctx, reference, Err(e)),
         }));
     }
 }

@@ -3,14 +3,14 @@
 //! Two things take a session out of a room without its asking. A driver taken off an order
 //! (emergency, override, cancel, decline) leaves `order:<id>`: its driver actor sends
 //! `LeaveRooms` once the `order_unassigned` is delivered (see `actors::publish_timed`). A
-//! `refresh` re-checks every joined room against the new claims (`recheck_rooms`). Either way the
-//! room removes the session, then hands it `{"type":"left","room","reason"}` after the last
-//! message it sent it, so nothing of that room follows a `left`.
+//! `refresh` leaves the joined rooms the new claims no longer admit (`commands::session`
+//! decides which). Either way the room removes the session, then hands it
+//! `{"type":"left","room","reason"}` after the last message it sent it, so nothing of that room
+//! follows a `left`.
 
 use super::WsSession;
 use crate::actors::registry::RevokeRooms;
-use crate::auth;
-use crate::protocol::{LeftReason, Role, Room};
+use crate::protocol::{LeftReason, Room};
 use actix::prelude::*;
 use actix_web_actors::ws;
 
@@ -45,27 +45,6 @@ impl WsSession {
             endpoint: self.outbox.endpoint(),
             reason,
         });
-    }
-
-    /// After a `refresh`: leaves every joined room the new claims no longer admit.
-    pub(super) fn recheck_rooms(&mut self) {
-        let lost: Vec<Room> = self
-            .rooms
-            .iter()
-            .filter(|room| {
-                // A refresh keeps the driver (`refresh` checks it), so whether it still holds an
-                // order is not the token's to say: taking it off an order leaves that room.
-                let order_driver = match room {
-                    Room::Order(_) if self.claims.role == Role::Driver => {
-                        self.claims.driver_id.as_ref()
-                    }
-                    _ => None,
-                };
-                !auth::may_join(&self.claims, room, order_driver)
-            })
-            .cloned()
-            .collect();
-        self.revoke(lost, LeftReason::RightsChanged);
     }
 }
 

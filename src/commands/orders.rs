@@ -1,0 +1,213 @@
+//! Commands on orders: a driver's `accept`, `decline` and `order_status`, and the staff's
+//! `POST /api/v1/orders`, `/orders/{id}/reassign` (the audited override) and `/orders/{id}/cancel`.
+
+use super::driver::own_driver;
+use super::{to_value, Reply};
+use crate::actors::dispatcher::{self, OverrideAssignment};
+use crate::actors::order::{self, OrderActor, SetDeliveryStatus};
+use crate::actors::{missing_order, Hub};
+use crate::auth::Claims;
+use crate::error::AppError;
+use crate::idempotency::AnswerKey;
+use crate::protocol::Role;
+use crate::protocol::{DeliveryStatus, DriverId, LatLng, Order, OrderId, OrderStatus, Priority};
+use actix::Addr;
+
+/// Dispatchers and admins: who creates and cancels orders.
+const STAFF: &[Role] = &[Role::Dispatcher, Role::Admin];
+
+/// `accept`: the driver it was offered to accepts the order. Answers the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accept {
+    pub order_id: OrderId,
+}
+
+impl Accept {
+    pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
+        let me = own_driver(claims, "accept an order")?;
+        let order = order_actor(hub, &self.order_id)
+            .await?
+            .send(order::Accept {
+                driver_id: me,
+                answer,
+            })
+            .await??;
+        to_value(&order)
+    }
+}
+
+/// `decline`: the driver it was offered to hands the order back to the Dispatcher. Answers the
+/// order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decline {
+    pub order_id: OrderId,
+}
+
+impl Decline {
+    pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
+        let me = own_driver(claims, "decline an order")?;
+        // An unknown or finished order is answered here, never inside the Dispatcher's
+        // decide-and-commit section (SPEC 4: nothing a client sends stalls it).
+        order_actor(hub, &self.order_id).await?;
+        let order = hub
+            .dispatcher
+            .send(dispatcher::DeclineOrder {
+                driver_id: me,
+                order_id: self.order_id,
+                answer,
+            })
+            .await??;
+        to_value(&order)
+    }
+}
+
+/// `order_status`: the order's driver moves it along. Answers the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetOrderStatus {
+    pub order_id: OrderId,
+    pub status: DeliveryStatus,
+}
+
+impl SetOrderStatus {
+    pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
+        let me = own_driver(claims, "update an order's status")?;
+        let order = order_actor(hub, &self.order_id)
+            .await?
+            .send(SetDeliveryStatus {
+                driver_id: me,
+                status: self.status,
+                answer,
+            })
+            .await??;
+        to_value(&order)
+    }
+}
+
+/// `POST /api/v1/orders` (dispatcher, admin): a new order, given to `driver_id` or, without one,
+/// dispatched to the best available driver. Answers the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateOrder {
+    /// `ORD-` and 8 hex digits when not given.
+    pub id: Option<String>,
+    pub pickup: LatLng,
+    pub dropoff: LatLng,
+    /// `normal` when not given.
+    pub priority: Option<Priority>,
+    /// `default` when not given.
+    pub fleet: Option<String>,
+    pub driver_id: Option<DriverId>,
+}
+
+impl CreateOrder {
+    pub(super) fn admit(&self, claims: &Claims) -> Result<(), AppError> {
+        claims.require(STAFF, "create orders")?;
+        if !self.pickup.is_valid() || !self.dropoff.is_valid() {
+            return Err(AppError::bad_request(
+                "`pickup` and `dropoff` need lat in [-90, 90] and lng in [-180, 180]",
+            ));
+        }
+        if self
+            .id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > 64)
+        {
+            return Err(AppError::bad_request("`id` must be 1 to 64 characters"));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn run(self, hub: &Hub, answer: Option<AnswerKey>) -> Reply {
+        let id = self
+            .id
+            .unwrap_or_else(|| format!("ORD-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+        let now = chrono::Utc::now();
+        let order = Order {
+            id: OrderId(id),
+            status: OrderStatus::Pending,
+            driver_id: None,
+            fleet: self.fleet.unwrap_or_else(|| "default".into()),
+            priority: self.priority.unwrap_or(Priority::Normal),
+            pickup: self.pickup,
+            dropoff: self.dropoff,
+            version: 1,
+            accepted_at: None,
+            eta: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let order = hub
+            .dispatcher
+            .send(dispatcher::CreateOrder {
+                order,
+                driver: self.driver_id,
+                answer,
+            })
+            .await??;
+        to_value(&order)
+    }
+}
+
+/// `POST /api/v1/orders/{id}/reassign` (admin): the override, audited under the caller's `sub`;
+/// `force` past an offline or full driver. Answers the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reassign {
+    pub order_id: OrderId,
+    pub driver_id: DriverId,
+    pub reason: String,
+    pub force: bool,
+}
+
+impl Reassign {
+    pub(super) fn admit(&self, claims: &Claims) -> Result<(), AppError> {
+        claims.require(&[Role::Admin], "override an assignment")?;
+        if self.reason.trim().is_empty() || self.reason.len() > 500 {
+            return Err(AppError::bad_request(
+                "`reason` must be 1 to 500 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
+        order_actor(hub, &self.order_id).await?;
+        let order = hub
+            .dispatcher
+            .send(OverrideAssignment {
+                actor: claims.sub.clone(),
+                order_id: self.order_id,
+                driver_id: self.driver_id,
+                reason: self.reason,
+                force: self.force,
+                answer,
+            })
+            .await??;
+        to_value(&order)
+    }
+}
+
+/// `POST /api/v1/orders/{id}/cancel` (dispatcher, admin). Answers the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancel {
+    pub order_id: OrderId,
+}
+
+impl Cancel {
+    pub(super) fn admit(&self, claims: &Claims) -> Result<(), AppError> {
+        claims.require(STAFF, "cancel orders")
+    }
+
+    pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
+        let order = order_actor(hub, &self.order_id).await?;
+        let by = claims.sub.clone();
+        to_value(&order.send(order::Cancel { by, answer }).await??)
+    }
+}
+
+/// The actor of an active order; for one with no actor, `not_found` or `conflict` (finished),
+/// read from the database here, outside any actor's atomic section.
+pub async fn order_actor(hub: &Hub, id: &OrderId) -> Result<Addr<OrderActor>, AppError> {
+    match hub.order(id) {
+        Some(a) => Ok(a),
+        None => Err(missing_order(hub, id).await),
+    }
+}

@@ -1,0 +1,184 @@
+//! The commands that change a connection itself: `join`, `leave`, `refresh`. Each is decided
+//! here (who may be in which room, what a refresh may change) and answers what the transport
+//! applies to its own state: subscribing to a room from a position, unsubscribing, taking new
+//! claims and leaving the rooms they no longer admit. The transport holds the connection's
+//! rooms and passes them in; it writes `joined`, the replay and the acks.
+
+use crate::actors::order::GetOrder;
+use crate::actors::Hub;
+use crate::auth::{self, Claims};
+use crate::error::AppError;
+use crate::protocol::{client, Role, Room};
+use std::future::Future;
+use std::sync::Arc;
+
+/// A client message that changes the connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionCommand {
+    /// `join`: `room` from `since` (the last seq seen).
+    Join { room: String, since: Option<i64> },
+    /// `leave`.
+    Leave { room: String },
+    /// `refresh`: the connection goes on under `token`.
+    Refresh { token: String },
+}
+
+/// A `join` decided: subscribe the connection to `room` from `since`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinRoom {
+    pub room: Room,
+    pub since: Option<i64>,
+}
+
+impl JoinRoom {
+    /// The ack, once joined at `seq`.
+    pub fn ack(&self, seq: i64) -> serde_json::Value {
+        serde_json::json!({"room": self.room.to_string(), "seq": seq})
+    }
+}
+
+/// Decides a `join` of room `name` by a connection in `joined`: a room it may be in, within
+/// `limits.max_rooms_per_session`, and not one it is in already unless `since` asks for what it
+/// missed. What needs no actor is checked at once; the rights, which may ask the order's actor,
+/// when the future runs.
+pub fn join(
+    hub: &Arc<Hub>,
+    claims: &Claims,
+    joined: &[Room],
+    name: &str,
+    since: Option<i64>,
+) -> impl Future<Output = Result<JoinRoom, AppError>> + 'static {
+    let checked = check_join(hub, joined, name, since);
+    let (hub, claims) = (hub.clone(), claims.clone());
+    async move {
+        let (room, already) = checked?;
+        if !may_enter(&hub, &claims, &room).await? {
+            return Err(AppError::forbidden(format!(
+                "role `{}` may not join `{room}`",
+                claims.role
+            )));
+        }
+        if already && since.is_none() {
+            return Err(AppError::conflict(format!("you are already in `{room}`")));
+        }
+        Ok(JoinRoom { room, since })
+    }
+}
+
+/// The room `name` is, and whether the connection is in it already.
+fn check_join(
+    hub: &Hub,
+    joined: &[Room],
+    name: &str,
+    since: Option<i64>,
+) -> Result<(Room, bool), AppError> {
+    client::check_room_name(name)?;
+    client::check_since(since)?;
+    let Some(room) = Room::parse(name) else {
+        return Err(AppError::bad_request(format!(
+            "`{name}` is not a room: use dispatch, fleet:<f>, driver:<id> or order:<id>"
+        )));
+    };
+    let already = joined.contains(&room);
+    let max = hub.settings.limits.max_rooms_per_session;
+    if !already && joined.len() >= max {
+        return Err(AppError::conflict(format!(
+            "a session may be in at most {max} rooms (limits.max_rooms_per_session): leave one first"
+        )));
+    }
+    Ok((room, already))
+}
+
+/// A `leave` decided: unsubscribe the connection from `room`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaveRoom {
+    pub room: Room,
+    /// The room as the client named it, for the ack.
+    name: String,
+}
+
+impl LeaveRoom {
+    /// The ack: the room as the client named it.
+    pub fn ack(&self) -> serde_json::Value {
+        serde_json::json!({ "room": self.name })
+    }
+}
+
+/// Decides a `leave` of room `name` by a connection in `joined`: only a room it is in.
+pub fn leave(joined: &[Room], name: &str) -> Result<LeaveRoom, AppError> {
+    client::check_room_name(name)?;
+    match Room::parse(name) {
+        Some(room) if joined.contains(&room) => Ok(LeaveRoom {
+            room,
+            name: name.to_string(),
+        }),
+        _ => Err(AppError::not_found(format!("you are not in room `{name}`"))),
+    }
+}
+
+/// A `refresh` decided: the connection goes on under `claims` (and their expiry), and leaves
+/// `lost`, the rooms they no longer admit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refreshed {
+    pub claims: Claims,
+    pub lost: Vec<Room>,
+}
+
+impl Refreshed {
+    /// The ack: the new expiry.
+    pub fn ack(&self) -> serde_json::Value {
+        serde_json::json!({ "exp": self.claims.exp })
+    }
+}
+
+/// Decides a `refresh` to `token` of a connection under `current`, in `joined`: the new token
+/// must verify and be for the same sub, role and driver (its expiry, fleet and room patterns may
+/// change).
+pub fn refresh(
+    hub: &Hub,
+    current: &Claims,
+    joined: &[Room],
+    token: &str,
+) -> Result<Refreshed, AppError> {
+    let claims = hub.keys.verify(token)?;
+    if claims.sub != current.sub
+        || claims.role != current.role
+        || claims.driver_id != current.driver_id
+    {
+        return Err(AppError::forbidden(
+            "a refresh token must be for the same sub, role and driver",
+        ));
+    }
+    let lost = rooms_lost(&claims, joined);
+    Ok(Refreshed { claims, lost })
+}
+
+/// The rooms of `joined` that `claims` no longer admit.
+pub fn rooms_lost(claims: &Claims, joined: &[Room]) -> Vec<Room> {
+    joined
+        .iter()
+        .filter(|room| {
+            // A refresh keeps the driver (`refresh` checks it), so whether it still holds an
+            // order is not the token's to say: taking it off an order leaves that room.
+            let order_driver = match room {
+                Room::Order(_) if claims.role == Role::Driver => claims.driver_id.as_ref(),
+                _ => None,
+            };
+            !auth::may_join(claims, room, order_driver)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether `claims` may be in `room` (SPEC 3), to join it or to read its history: for a driver
+/// and an order's room, the order's actor says who its driver is now.
+pub async fn may_enter(hub: &Hub, claims: &Claims, room: &Room) -> Result<bool, AppError> {
+    let order_driver = match room {
+        Room::Order(o) if claims.role == Role::Driver => match hub.order(o) {
+            Some(a) => a.send(GetOrder).await?.order.driver_id,
+            None => None,
+        },
+        _ => None,
+    };
+    Ok(auth::may_join(claims, room, order_driver.as_ref()))
+}
