@@ -9,12 +9,16 @@
 //!   by `\x1e` into a polling payload.
 //! - `handshake`: the request rules (`EIO=4`, `transport`, `sid`), the errors the reference server
 //!   answers with HTTP 400 and `{"code","message"}`, and the `open` packet's body.
+//! - `packet`: Socket.IO packets (CONNECT .. CONNECT_ERROR), namespaces, ack ids, JSON payloads;
+//!   binary packets are recognised and refused.
 
 pub mod engine;
 pub mod handshake;
+pub mod packet;
 
 pub use engine::{Packet as EnginePacket, WsFrame};
 pub use handshake::{EngineError, EngineRequest, Handshake, Method, Transport};
+pub use packet::Packet as SocketPacket;
 
 /// Appends `s` to `out` as a JSON string literal, quotes included, escaped the way
 /// `JSON.stringify` and `serde_json` do (`\"`, `\\`, `\n`.., other controls as `\u00XX`), so a
