@@ -11,13 +11,19 @@
 //!   answers with HTTP 400 and `{"code","message"}`, and the `open` packet's body.
 //! - `packet`: Socket.IO packets (CONNECT .. CONNECT_ERROR), namespaces, ack ids, JSON payloads;
 //!   binary packets are recognised and refused.
+//! - `frame`: a room event serialized once, with each recipient's offset written after it.
+//! - `offset`: the per-socket offset string, the socket's position in each of its rooms.
 
 pub mod engine;
+pub mod frame;
 pub mod handshake;
+pub mod offset;
 pub mod packet;
 
 pub use engine::{Packet as EnginePacket, WsFrame};
+pub use frame::SharedEvent;
 pub use handshake::{EngineError, EngineRequest, Handshake, Method, Transport};
+pub use offset::Offset;
 pub use packet::Packet as SocketPacket;
 
 /// Appends `s` to `out` as a JSON string literal, quotes included, escaped the way
