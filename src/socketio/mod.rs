@@ -13,18 +13,25 @@
 //!   binary packets are recognised and refused.
 //! - `frame`: a room event serialized once, with each recipient's offset written after it.
 //! - `offset`: the per-socket offset string, the socket's position in each of its rooms.
+//! - `recovery`: connection state recovery's design and its other pieces: the signed `pid`, the
+//!   claim a reconnecting client makes, and the decision whether it is restored.
 
 pub mod engine;
 pub mod frame;
 pub mod handshake;
 pub mod offset;
 pub mod packet;
+pub mod recovery;
+
+#[cfg(test)]
+mod props;
 
 pub use engine::{Packet as EnginePacket, WsFrame};
 pub use frame::SharedEvent;
 pub use handshake::{EngineError, EngineRequest, Handshake, Method, Transport};
 pub use offset::Offset;
 pub use packet::Packet as SocketPacket;
+pub use recovery::PidKey;
 
 /// Appends `s` to `out` as a JSON string literal, quotes included, escaped the way
 /// `JSON.stringify` and `serde_json` do (`\"`, `\\`, `\n`.., other controls as `\u00XX`), so a
