@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod risk_client;
 pub mod secret;
+pub mod socketio;
 pub mod startup;
 pub mod stats;
 pub mod telemetry;
