@@ -111,7 +111,37 @@ pub enum ServerMsg {
     Locations {
         drivers: Vec<DriverLocation>,
     },
+    /// A message of a type of the publisher's own (`POST /api/v1/rooms/{room}/messages`):
+    /// `{"type","data"}`, its `type` the publisher's, never one of `SERVER_TYPES`.
+    #[serde(untagged)]
+    Custom(CustomMsg),
 }
+
+/// The body of a `ServerMsg::Custom`: serialized as `{"type": kind, "data": data}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomMsg {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+/// The `type` of every message the engine itself sends: a custom message may not take one.
+pub const SERVER_TYPES: [&str; 14] = [
+    "welcome",
+    "joined",
+    "ack",
+    "error",
+    "pong",
+    "resync",
+    "left",
+    "driver_status",
+    "presence",
+    "emergency_event",
+    "order_assigned",
+    "order_unassigned",
+    "order_updated",
+    "locations",
+];
 
 impl ServerMsg {
     /// The message's `type`, for logs.
@@ -131,6 +161,8 @@ impl ServerMsg {
             ServerMsg::OrderUnassigned { .. } => "order_unassigned",
             ServerMsg::OrderUpdated { .. } => "order_updated",
             ServerMsg::Locations { .. } => "locations",
+            // A fixed label: the publisher's types would be unbounded metric labels.
+            ServerMsg::Custom(_) => "custom",
         }
     }
 
@@ -168,32 +200,24 @@ impl ServerMsg {
     }
 }
 
-/// The `type` of a stored message's text (a metrics label; `unknown` if it has none we know).
+/// The `type` of a stored message's text (a metrics label): one of `SERVER_TYPES`, `custom` for
+/// a publisher's own type (as `ServerMsg::kind`), `unknown` if it has no `type` at all.
 pub fn frame_type(text: &str) -> &'static str {
     #[derive(serde::Deserialize)]
     struct Typed<'a> {
         #[serde(rename = "type", borrow)]
         kind: std::borrow::Cow<'a, str>,
     }
-    const KNOWN: [&str; 14] = [
-        "welcome",
-        "joined",
-        "ack",
-        "error",
-        "pong",
-        "resync",
-        "left",
-        "driver_status",
-        "presence",
-        "emergency_event",
-        "order_assigned",
-        "order_unassigned",
-        "order_updated",
-        "locations",
-    ];
+
     serde_json::from_str::<Typed>(text)
         .ok()
-        .and_then(|t| KNOWN.iter().find(|k| **k == t.kind).copied())
+        .map(|t| {
+            SERVER_TYPES
+                .iter()
+                .find(|k| **k == t.kind)
+                .copied()
+                .unwrap_or("custom")
+        })
         .unwrap_or("unknown")
 }
 
@@ -296,6 +320,30 @@ mod tests {
             expected["id"] = "id-1".into();
             assert_eq!(v, expected);
         }
+    }
+
+    #[test]
+    fn a_custom_message_carries_its_type_data_and_envelope() {
+        let msg = ServerMsg::Custom(CustomMsg {
+            kind: "crowd:alert".into(),
+            data: serde_json::json!({"zone": "A", "type": "inner", "n": [1, 2]}),
+        });
+        assert_eq!(msg.kind(), "custom");
+        let v: serde_json::Value =
+            serde_json::from_str(&envelope(&msg, "dispatch", Some(4), "i")).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "type": "crowd:alert",
+                "data": {"zone": "A", "type": "inner", "n": [1, 2]},
+                "room": "dispatch", "seq": 4, "id": "i"
+            })
+        );
+        let empty = ServerMsg::Custom(CustomMsg {
+            kind: "x".into(),
+            data: serde_json::Value::Null,
+        });
+        assert_eq!(empty.to_text(), r#"{"type":"x","data":null}"#);
     }
 
     #[test]
