@@ -8,7 +8,7 @@
 //! and `run` is the one place where a key is claimed; each variant is a struct of its own, with
 //! its rules beside it in the file of its concern: `driver` (status, location, registering),
 //! `orders` (accept, decline, order status, create, reassign, cancel), `report` (the emergency
-//! path). `session` decides the commands that change the connection itself (`join`, `leave`,
+//! path), `publish` (an admin's message to a room). `session` decides the commands that change the connection itself (`join`, `leave`,
 //! `refresh`) and answers what the transport must apply to its own state; `ping` is the
 //! transport's.
 //!
@@ -31,6 +31,7 @@
 mod answer;
 pub mod driver;
 pub mod orders;
+pub mod publish;
 pub mod report;
 pub mod session;
 #[cfg(test)]
@@ -79,6 +80,8 @@ pub enum Command {
     Report(report::Report),
     /// `POST /api/v1/events/delay`.
     ReportDelay(report::ReportDelay),
+    /// `POST /api/v1/rooms/{room}/messages`.
+    Publish(publish::Publish),
 }
 
 /// A client message, sorted by who answers it.
@@ -167,6 +170,7 @@ impl Command {
             Command::Cancel(c) => c.admit(claims),
             Command::Report(c) => c.admit(),
             Command::ReportDelay(c) => c.admit(claims),
+            Command::Publish(c) => c.admit(claims),
         }
     }
 
@@ -185,6 +189,7 @@ impl Command {
             Command::Cancel(c) => c.run(&hub, &claims, answer).await,
             Command::Report(c) => c.run(&hub, claims, answer).await,
             Command::ReportDelay(c) => c.run(&hub, claims, answer).await,
+            Command::Publish(c) => c.run(&hub, &claims, answer).await,
         }
     }
 }

@@ -2,18 +2,50 @@
 //! while a socket is down. Whoever may join the room may read it (`commands::session::may_enter`,
 //! the rule `join` applies), at most `limits.rest_per_sub_per_sec` times a second per `sub` (429
 //! past it).
+//!
+//! `POST /api/v1/rooms/{room}/messages` `{"type","data"}`: an admin's message to the room
+//! (`commands::publish`), answered 201 with `{"room","seq","id"}`.
 
 use crate::actors::Hub;
 use crate::auth::AuthUser;
+use crate::commands::publish::Publish;
 use crate::commands::session::may_enter;
+use crate::commands::Command;
 use crate::db::{self, queries};
 use crate::error::AppError;
 use crate::protocol::Room;
-use actix_web::{web, HttpResponse};
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/rooms/{room}/events", web::get().to(events));
+    cfg.route("/api/v1/rooms/{room}/events", web::get().to(events))
+        .route("/api/v1/rooms/{room}/messages", web::post().to(messages));
+}
+
+/// A publish request's body. A missing `data` is `null`.
+#[derive(Debug, Deserialize)]
+struct Message {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+/// `POST /api/v1/rooms/{room}/messages`: 201 `{"room","seq","id"}` (admin).
+async fn messages(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Message>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let command = Command::Publish(Publish {
+        room: path.into_inner(),
+        kind: b.kind,
+        data: b.data,
+    });
+    super::run(hub, user, &req, StatusCode::CREATED, command).await
 }
 
 #[derive(Debug, Deserialize)]
