@@ -21,6 +21,7 @@ mod limits;
 mod loadgen;
 mod metrics;
 mod presence;
+mod publish;
 mod races;
 mod rate_limit;
 mod restart;
