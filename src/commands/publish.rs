@@ -9,23 +9,12 @@ use crate::auth::Claims;
 use crate::db::{self, queries, queries::commit};
 use crate::error::AppError;
 use crate::idempotency::AnswerKey;
-use crate::protocol::server::{CustomMsg, SERVER_TYPES};
+use crate::protocol::server::{CustomMsg, SERVER_TYPES, SOCKET_IO_RESERVED};
 use crate::protocol::{Role, Room, ServerMsg};
 use crate::telemetry::q;
 
 /// The longest `type` a publisher may give.
 pub const MAX_TYPE_LEN: usize = 64;
-
-/// The event names Socket.IO keeps for itself: an event by one of them never reaches a
-/// socket.io-client listener as a message.
-pub const SOCKET_IO_RESERVED: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
 
 /// Publishes `data` as a message of type `kind` to `room`.
 #[derive(Debug, Clone, PartialEq)]

@@ -125,6 +125,18 @@ pub struct CustomMsg {
     pub data: serde_json::Value,
 }
 
+/// The event names Socket.IO keeps for itself (`socket.io-parser`'s `RESERVED_EVENTS`): an EVENT
+/// named so is invalid, an event by one of them never reaches a socket.io-client listener as a
+/// message, so nothing is published under one (SPEC 11).
+pub const SOCKET_IO_RESERVED: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
 /// The `type` of every message the engine itself sends: a custom message may not take one.
 pub const SERVER_TYPES: [&str; 14] = [
     "welcome",

@@ -16,16 +16,8 @@ use serde_json::{Map, Value};
 /// The default namespace, the only one Rallypoint serves.
 pub const DEFAULT_NAMESPACE: &str = "/";
 
-/// Event names Socket.IO keeps for itself (`socket.io-parser`, `RESERVED_EVENTS`): an EVENT
-/// named so is invalid, and the server publishes none of them (SPEC 11).
-pub const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+/// Event names Socket.IO keeps for itself: the wire types' list (`protocol::server`).
+pub use crate::protocol::server::SOCKET_IO_RESERVED as RESERVED_EVENTS;
 
 /// One Socket.IO packet (binary ones never decode: see `DecodeError::Binary`).
 #[derive(Debug, Clone, PartialEq)]
