@@ -25,24 +25,12 @@ const FLEET: &str = "default";
 /// Queries cycled through, so no answer stays in a cache line by luck.
 const QUERIES: usize = 1024;
 
-/// A deterministic xorshift: the same drivers and queries on every run.
-struct Rng(u64);
+mod common;
+use common::Rng;
 
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A point in a 50 km square around Paris, where the drivers of a city fleet are.
-    fn in_city(&mut self) -> LatLng {
-        LatLng {
-            lat: 48.65 + self.unit() * 0.45,
-            lng: 2.0 + self.unit() * 0.7,
-        }
-    }
+/// A point in a 50 km square around Paris, where the drivers of a city fleet are.
+fn in_city(rng: &mut Rng) -> LatLng {
+    rng.in_box(48.65, 2.0, 0.45, 0.7)
 }
 
 /// 10,000 online drivers of one fleet, a quarter of them busy with one of their two orders and
@@ -59,7 +47,7 @@ fn drivers(rng: &mut Rng) -> Vec<Candidate> {
                 _ => 0,
             },
             capacity: 2,
-            location: Some(rng.in_city()),
+            location: Some(in_city(rng)),
         })
         .collect()
 }
@@ -82,9 +70,9 @@ fn reports(rng: &mut Rng) -> Vec<Report> {
                 OrderStatus::OutForDelivery
             },
             driver: DriverId(format!("DRV-{:05}", (rng.unit() * DRIVERS as f64) as usize)),
-            driver_at: rng.in_city(),
-            pickup: rng.in_city(),
-            dropoff: rng.in_city(),
+            driver_at: in_city(rng),
+            pickup: in_city(rng),
+            dropoff: in_city(rng),
         })
         .collect()
 }
@@ -142,7 +130,7 @@ fn bench_decision(c: &mut Criterion) {
     });
     // A location update as the Dispatcher applies it: out of the tree and back in.
     let ids: Vec<DriverId> = all.iter().map(|d| d.id.clone()).collect();
-    let moves: Vec<LatLng> = (0..QUERIES).map(|_| rng.in_city()).collect();
+    let moves: Vec<LatLng> = (0..QUERIES).map(|_| in_city(&mut rng)).collect();
     group.bench_function(BenchmarkId::new("driver_moves", DRIVERS), |b| {
         b.iter(|| {
             i = (i + 1) % QUERIES;
@@ -164,14 +152,14 @@ fn storm(rng: &mut Rng, n: usize, m: usize) -> (Vec<BatchOrder>, Vec<BatchDriver
     let drivers: Vec<BatchDriver> = (0..m)
         .map(|j| BatchDriver {
             id: DriverId(format!("DRV-{j:05}")),
-            location: Some(rng.in_city()),
+            location: Some(in_city(rng)),
             free: 1,
         })
         .collect();
     let orders = (0..n)
         .map(|i| BatchOrder {
             id: OrderId(format!("ORD-{i:05}")),
-            at: rng.in_city(),
+            at: in_city(rng),
             excluded: [drivers[i].id.clone()].into_iter().collect(),
             keep: None,
         })

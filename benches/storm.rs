@@ -28,31 +28,19 @@ const PARAMS: StormParams = StormParams {
     budget: Duration::from_millis(20),
 };
 
-/// A deterministic xorshift: the same city on every run.
-struct Rng(u64);
+mod common;
+use common::Rng;
 
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// A point in a 20 km square around Paris.
+fn in_city(rng: &mut Rng) -> LatLng {
+    rng.in_box(48.77, 2.21, 0.18, 0.27)
+}
 
-    /// A point in a 20 km square around Paris.
-    fn in_city(&mut self) -> LatLng {
-        LatLng {
-            lat: 48.77 + self.unit() * 0.18,
-            lng: 2.21 + self.unit() * 0.27,
-        }
-    }
-
-    /// A point within about 2 km of `at`.
-    fn near(&mut self, at: LatLng) -> LatLng {
-        LatLng {
-            lat: at.lat + (self.unit() - 0.5) * 0.036,
-            lng: at.lng + (self.unit() - 0.5) * 0.054,
-        }
+/// A point within about 2 km of `at`.
+fn near(rng: &mut Rng, at: LatLng) -> LatLng {
+    LatLng {
+        lat: at.lat + (rng.unit() - 0.5) * 0.036,
+        lng: at.lng + (rng.unit() - 0.5) * 0.054,
     }
 }
 
@@ -63,7 +51,7 @@ fn storm(reports: usize) -> (DriverIndex, Vec<BatchOrder>, HashMap<DriverId, u32
     let mut index = DriverIndex::new();
     let mut places = Vec::with_capacity(DRIVERS);
     for i in 0..DRIVERS {
-        let at = rng.in_city();
+        let at = in_city(&mut rng);
         places.push(at);
         index.upsert(Candidate {
             id: DriverId(format!("DRV-{i:05}")),
@@ -82,7 +70,7 @@ fn storm(reports: usize) -> (DriverIndex, Vec<BatchOrder>, HashMap<DriverId, u32
         let reporter = DriverId(format!("DRV-{i:05}"));
         orders.push(BatchOrder {
             id: OrderId(format!("ORD-{i:05}")),
-            at: rng.near(places[i]),
+            at: near(&mut rng, places[i]),
             excluded: [reporter.clone()].into_iter().collect(),
             keep: None,
         });
