@@ -77,6 +77,17 @@ fn lower_bound_km(chord_2: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * half_chord.asin()
 }
 
+/// `before` as an ordering, for sorting.
+fn rank(a: (Option<f64>, &DriverId), b: (Option<f64>, &DriverId)) -> Ordering {
+    if before(a, b) {
+        Ordering::Less
+    } else if before(b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
 /// The linear scan's order: distance (unknown last), then id.
 fn before(a: (Option<f64>, &DriverId), b: (Option<f64>, &DriverId)) -> bool {
     let by_distance = match (a.0, b.0) {
@@ -138,17 +149,7 @@ impl DriverIndex {
         let Some(f) = self.fleets.get(fleet) else {
             return Vec::new();
         };
-        let sort = |found: &mut Vec<(Option<f64>, &DriverId)>| {
-            found.sort_by(|a, b| {
-                if before(*a, *b) {
-                    Ordering::Less
-                } else if before(*b, *a) {
-                    Ordering::Greater
-                } else {
-                    Ordering::Equal
-                }
-            })
-        };
+        let sort = |found: &mut Vec<(Option<f64>, &DriverId)>| found.sort_by(|a, b| rank(*a, *b));
         if from.is_valid() {
             for (entry, chord_2) in f
                 .placed

@@ -178,15 +178,7 @@ fn linear_ranking(
             (km, &c.id)
         })
         .collect();
-    all.sort_by(|a, b| {
-        if before(*a, *b) {
-            Ordering::Less
-        } else if before(*b, *a) {
-            Ordering::Greater
-        } else {
-            Ordering::Equal
-        }
-    });
+    all.sort_by(|a, b| rank(*a, *b));
     all.into_iter().map(|(_, id)| id.clone()).collect()
 }
 
