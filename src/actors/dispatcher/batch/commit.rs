@@ -21,14 +21,6 @@ struct Applied {
     reason: AssignReason,
 }
 
-fn copy_error(e: &AppError) -> AppError {
-    match e {
-        AppError::Conflict(m) => AppError::conflict(m.clone()),
-        AppError::NotFound(m) => AppError::not_found(m.clone()),
-        other => AppError::internal(other.to_string()),
-    }
-}
-
 impl Dispatcher {
     /// Builds each report's event and every change, commits them in one transaction, then lets
     /// the actors, the index and the rooms know.
@@ -190,12 +182,18 @@ impl Dispatcher {
                         q(&e.to_string()),
                         if retry { "; deciding it again" } else { "" }
                     );
+                    // One answer for every report the batch gives up on, reduced (and its
+                    // internal detail logged) once.
+                    let (code, message) = (e.code(), e.client_message());
                     for mut p in reports {
                         p.scored.attempts += 1;
                         if retry && p.scored.attempts < MAX_ATTEMPTS {
                             act.batching.pending.push(p);
                         } else {
-                            let _ = p.reply.send(Err(copy_error(&e)));
+                            let _ = p.reply.send(Err(AppError::Answered {
+                                code,
+                                message: message.clone(),
+                            }));
                         }
                     }
                 }

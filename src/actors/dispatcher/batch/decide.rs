@@ -46,27 +46,32 @@ impl Dispatcher {
         if groups.live.is_empty() {
             return ready(());
         }
-        let first = self.decide_all(&groups, &HashMap::new());
+        let mut decided = self.decide_all(&groups);
         let in_batch: HashSet<OrderId> = groups
             .live
             .iter()
             .map(|p| p.scored.order_id.clone())
             .collect();
         let mut wanted = Vec::new();
-        for (fleet, d) in &first {
+        for (fleet, d) in &decided {
             if d.unserved {
                 wanted.extend(self.rematchable(fleet, &in_batch));
             }
         }
         if wanted.is_empty() {
-            return self.commit_batch(groups, first.into_values().collect());
+            return self.commit_batch(groups, decided.into_values().collect());
         }
         Box::pin(
             self.read_orders(wanted)
                 .then(move |read, act: &mut Self, _| {
-                    let kept = act.keepable(read);
-                    let second = act.decide_all(&groups, &kept);
-                    act.commit_batch(groups, second.into_values().collect())
+                    // Only the fleets that have orders to re-match are decided again.
+                    for (fleet, kept) in act.keepable(read) {
+                        if let Some(group) = groups.moving.get(&fleet) {
+                            let again = act.decide_fleet(&fleet, group, &groups.live, &kept);
+                            decided.insert(fleet, again);
+                        }
+                    }
+                    act.commit_batch(groups, decided.into_values().collect())
                 }),
         )
     }
@@ -131,20 +136,11 @@ impl Dispatcher {
         kept
     }
 
-    fn decide_all(
-        &mut self,
-        g: &Groups,
-        kept: &HashMap<String, Vec<(OrderState, Addr<OrderActor>)>>,
-    ) -> BTreeMap<String, FleetDecision> {
+    /// Every fleet of the batch decided without re-matching.
+    fn decide_all(&self, g: &Groups) -> BTreeMap<String, FleetDecision> {
         g.moving
             .iter()
-            .map(|(fleet, group)| {
-                let kept = kept.get(fleet).map(Vec::as_slice).unwrap_or(&[]);
-                (
-                    fleet.clone(),
-                    self.decide_fleet(fleet, group, &g.live, kept),
-                )
-            })
+            .map(|(fleet, group)| (fleet.clone(), self.decide_fleet(fleet, group, &g.live, &[])))
             .collect()
     }
 
