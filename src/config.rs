@@ -31,6 +31,7 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     pub risk: RiskSettings,
     pub limits: LimitSettings,
+    pub socketio: SocketIoSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +41,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_s: u64,
     /// Folder of the generated secret (`<data_dir>/secret`), relative to the working directory.
     pub data_dir: String,
+    /// Origins that get CORS headers on REST and Socket.IO polling (SPEC 11); empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +119,25 @@ pub struct LimitSettings {
     pub rest_per_sub_per_sec: u32,
 }
 
+/// `/socket.io/` (SPEC 11): Engine.IO's heartbeat, connection state recovery, location events.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SocketIoSettings {
+    pub ping_interval_ms: u64,
+    pub ping_timeout_ms: u64,
+    pub recovery_s: u64,
+    pub connect_timeout_ms: u64,
+    /// `per_driver`: one `driver:locationUpdated` per driver; `batch`: one event, an array.
+    pub location_events: LocationEvents,
+}
+
+/// How a `locations` batch reaches Socket.IO clients as `driver:locationUpdated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationEvents {
+    PerDriver,
+    Batch,
+}
+
 impl Settings {
     /// Loads the layers: built-in defaults, then `file` if given, then `RALLYPOINT_*` variables.
     pub fn load(file: Option<&str>) -> Result<Settings, ConfigError> {
@@ -136,7 +158,9 @@ impl Settings {
             config::Environment::with_prefix("RALLYPOINT")
                 .prefix_separator("_")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.cors_origins"),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
         settings.validate()?;
@@ -234,7 +258,44 @@ impl Settings {
                 "queue must be at least 1 and max_frame_bytes at least 256",
             );
         }
+        if self.socketio.ping_interval_ms == 0 || self.socketio.ping_timeout_ms == 0 {
+            return invalid(
+                "socketio.ping_interval_ms",
+                "ping_interval_ms and ping_timeout_ms must be at least 1",
+            );
+        }
+        if self.socketio.recovery_s == 0 || self.socketio.connect_timeout_ms == 0 {
+            return invalid(
+                "socketio.recovery_s",
+                "recovery_s and connect_timeout_ms must be at least 1",
+            );
+        }
+        for origin in &self.server.cors_origins {
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/');
+            if !ok {
+                return invalid(
+                    "server.cors_origins",
+                    "each origin is scheme://host[:port] with no path, e.g. http://localhost:3000",
+                );
+            }
+        }
         Ok(())
+    }
+}
+
+impl SocketIoSettings {
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_millis(self.ping_timeout_ms)
+    }
+    pub fn recovery(&self) -> Duration {
+        Duration::from_secs(self.recovery_s)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
     }
 }
 
