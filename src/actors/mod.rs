@@ -5,6 +5,7 @@
 //! singletons and the directory of entity actors. Every actor holds one `Arc<Hub>`, never its own
 //! copies of what is in it.
 
+pub mod connect;
 pub mod dispatcher;
 pub mod driver;
 pub mod fanout;
