@@ -55,7 +55,10 @@ pub fn client_message(name: &str, args: &[Value]) -> Result<Map<String, Value>, 
 
 /// `{driverId, location:{lat, lng, accuracy, speed?, heading?}, timestamp}` as a `location`'s
 /// fields (the client's `timestamp` is not kept: the server stamps what it receives).
-fn location_update(name: &str, mut body: Map<String, Value>) -> Result<Map<String, Value>, EventError> {
+fn location_update(
+    name: &str,
+    mut body: Map<String, Value>,
+) -> Result<Map<String, Value>, EventError> {
     let missing = |field| EventError::Missing {
         name: name.to_string(),
         field,
@@ -81,16 +84,25 @@ fn location_update(name: &str, mut body: Map<String, Value>) -> Result<Map<Strin
 /// `{shipmentId, status}` as an `order_status`'s fields. Those frontends write statuses in
 /// capitals (`PICKED_UP`, `IN_TRANSIT`, `DELIVERED`): read case-blind, `in_transit` being
 /// `out_for_delivery`.
-fn status_update(name: &str, mut body: Map<String, Value>) -> Result<Map<String, Value>, EventError> {
+fn status_update(
+    name: &str,
+    mut body: Map<String, Value>,
+) -> Result<Map<String, Value>, EventError> {
     let missing = |field| EventError::Missing {
         name: name.to_string(),
         field,
     };
-    let id = body.remove("shipmentId").ok_or_else(|| missing("shipmentId"))?;
+    let id = body
+        .remove("shipmentId")
+        .ok_or_else(|| missing("shipmentId"))?;
     let status = match body.remove("status") {
         Some(Value::String(s)) => {
             let s = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-            Value::from(if s == "in_transit" { "out_for_delivery".to_string() } else { s })
+            Value::from(if s == "in_transit" {
+                "out_for_delivery".to_string()
+            } else {
+                s
+            })
         }
         Some(other) => other,
         None => return Err(missing("status")),
@@ -151,9 +163,10 @@ pub fn server_events(frame: &str, locations: LocationEvents) -> Option<ServerEve
                         events.push(("driver:locationUpdated".into(), d.to_string()));
                     }
                 }
-                LocationEvents::Batch => {
-                    events.push(("driver:locationUpdated".into(), Value::from(each).to_string()))
-                }
+                LocationEvents::Batch => events.push((
+                    "driver:locationUpdated".into(),
+                    Value::from(each).to_string(),
+                )),
             }
         }
         "order_assigned" => {
@@ -207,9 +220,15 @@ mod tests {
 
     #[test]
     fn a_native_name_is_that_message_without_its_ref() {
-        let m = client_message("status", &[json!({"status": "online", "ref": "r1", "type": "x"})]);
+        let m = client_message(
+            "status",
+            &[json!({"status": "online", "ref": "r1", "type": "x"})],
+        );
         assert_eq!(m, Ok(obj(json!({"type": "status", "status": "online"}))));
-        assert_eq!(client_message("ping", &[]), Ok(obj(json!({"type": "ping"}))));
+        assert_eq!(
+            client_message("ping", &[]),
+            Ok(obj(json!({"type": "ping"})))
+        );
         assert_eq!(
             client_message("status", &[json!("online")]),
             Err(EventError::NotAnObject("status".into()))
@@ -220,33 +239,49 @@ mod tests {
     fn the_frontends_names_are_translated() {
         let m = client_message(
             "driver:locationUpdate",
-            &[json!({"driverId": "D1", "location": {"lat": 1.5, "lng": 2.5, "accuracy": 8, "speed": null}, "timestamp": 1})],
+            &[
+                json!({"driverId": "D1", "location": {"lat": 1.5, "lng": 2.5, "accuracy": 8, "speed": null}, "timestamp": 1}),
+            ],
         );
         assert_eq!(
             m,
-            Ok(obj(json!({"type": "location", "lat": 1.5, "lng": 2.5, "accuracy": 8, "driver_id": "D1"})))
+            Ok(obj(
+                json!({"type": "location", "lat": 1.5, "lng": 2.5, "accuracy": 8, "driver_id": "D1"})
+            ))
         );
-        let m = client_message("shipment:statusUpdate", &[json!({"shipmentId": "O1", "status": "IN_TRANSIT"})]);
+        let m = client_message(
+            "shipment:statusUpdate",
+            &[json!({"shipmentId": "O1", "status": "IN_TRANSIT"})],
+        );
         assert_eq!(
             m,
-            Ok(obj(json!({"type": "order_status", "order_id": "O1", "status": "out_for_delivery"})))
+            Ok(obj(
+                json!({"type": "order_status", "order_id": "O1", "status": "out_for_delivery"})
+            ))
         );
         assert!(matches!(
             client_message("driver:locationUpdate", &[json!({"driverId": "D1"})]),
-            Err(EventError::Missing { field: "location", .. })
+            Err(EventError::Missing {
+                field: "location",
+                ..
+            })
         ));
     }
 
     #[test]
     fn a_room_message_keeps_its_fields_and_its_position() {
-        let frame = r#"{"type":"emergency_event","event_id":"E1","room":"dispatch","seq":7,"id":"p1"}"#;
+        let frame =
+            r#"{"type":"emergency_event","event_id":"E1","room":"dispatch","seq":7,"id":"p1"}"#;
         let e = server_events(frame, LocationEvents::PerDriver).unwrap_or_else(|| panic!("none"));
         assert_eq!(e.kind, "emergency_event");
         assert_eq!(e.position, Some(("dispatch".into(), 7)));
         assert_eq!(e.id.as_deref(), Some("p1"));
         assert_eq!(e.events.len(), 1);
         let payload: Value = serde_json::from_str(&e.events[0].1).unwrap_or_default();
-        assert_eq!(payload, json!({"event_id":"E1","room":"dispatch","seq":7,"id":"p1"}));
+        assert_eq!(
+            payload,
+            json!({"event_id":"E1","room":"dispatch","seq":7,"id":"p1"})
+        );
     }
 
     #[test]
@@ -285,7 +320,13 @@ mod tests {
     fn a_custom_message_is_its_data() {
         let f = r#"{"type":"alert:new","data":{"id":"A1","type":"crowd"},"room":"event:E1","seq":4,"id":"p"}"#;
         let e = server_events(f, LocationEvents::PerDriver).unwrap_or_else(|| panic!("none"));
-        assert_eq!(e.events, vec![("alert:new".to_string(), r#"{"id":"A1","type":"crowd"}"#.to_string())]);
+        assert_eq!(
+            e.events,
+            vec![(
+                "alert:new".to_string(),
+                r#"{"id":"A1","type":"crowd"}"#.to_string()
+            )]
+        );
         assert_eq!(e.position, Some(("event:E1".into(), 4)));
         assert_eq!(server_events("[1]", LocationEvents::PerDriver), None);
     }
