@@ -31,4 +31,5 @@ mod risk_service;
 mod rooms;
 mod session;
 mod slow_consumer;
+mod socketio;
 mod storm;

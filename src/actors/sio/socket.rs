@@ -342,14 +342,20 @@ impl SioSession {
         self.send_packet(ctx, &answer);
         self.arm_expiry(ctx);
         let Connected { driver, joined } = c;
-        let mut rooms = std::collections::BTreeMap::new();
-        for (room, reply) in joined {
-            rooms.insert(room.to_string(), reply.seq);
-            self.write_join(ctx, &room, reply);
-        }
-        let Some(live) = self.socket.live.as_ref() else {
+        let Some(live) = self.socket.live.as_mut() else {
             return;
         };
+        // Each room from where the socket stands: a restored one from its offset (the replay
+        // follows), a new one from the room's seq now.
+        let mut rooms = std::collections::BTreeMap::new();
+        for (room, reply) in &joined {
+            let name = room.to_string();
+            rooms.insert(name.clone(), reply.seq);
+            if live.offset.position(&name).is_none() {
+                live.offset.join(&name, reply.seq);
+            }
+        }
+        live.set_offset();
         let status = json!({
             "status": "connected",
             "sid": live.socket_id,
@@ -375,6 +381,9 @@ impl SioSession {
         };
         self.emit(ctx, frame);
         self.deliver(ctx, &welcome.to_text());
+        for (room, reply) in joined {
+            self.write_join(ctx, &room, reply);
+        }
         let event = ["eventId", "event_id"]
             .iter()
             .find_map(|k| self.socket.query.get(*k).cloned());
