@@ -165,6 +165,7 @@ impl Application {
                     // `[WEBSOCKET]` lines).
                     actix_web::middleware::Logger::new("[HTTP] %U status=%s %Dms")
                         .exclude("/ws")
+                        .exclude("/socket.io/")
                         .log_target("rallypoint::http"),
                 )
                 .configure(http::configure)

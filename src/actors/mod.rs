@@ -5,6 +5,7 @@
 //! singletons and the directory of entity actors. Every actor holds one `Arc<Hub>`, never its own
 //! copies of what is in it.
 
+pub mod connect;
 pub mod dispatcher;
 pub mod driver;
 pub mod fanout;
@@ -13,6 +14,7 @@ pub mod order;
 pub mod registry;
 pub mod room;
 pub mod session;
+pub mod sio;
 
 use crate::auth::TokenKeys;
 use crate::config::Settings;
@@ -66,6 +68,10 @@ pub struct Hub {
     pub room_actors: AtomicUsize,
     /// Replays being read outside their room's turn, for `rallypoint_room_replays_reading`.
     pub room_replays_reading: AtomicUsize,
+    /// The open Engine.IO sessions at `/socket.io/`.
+    pub socketio: sio::Sessions,
+    /// Signs and checks Socket.IO recovery pids.
+    pub pid_key: crate::socketio::PidKey,
 }
 
 /// One of `limits.max_connections`, and one of its `sub`'s `limits.max_connections_per_sub`,
@@ -105,6 +111,36 @@ struct OpenSession {
     socket: Option<ConnSocket>,
 }
 
+/// The key of Socket.IO pids: from the token secret, the same on every node; with RS256 only,
+/// from the public key (a pid then binds a socket to its owner's `sub`, which the token proves).
+fn pid_key(settings: &Settings) -> crate::socketio::PidKey {
+    let auth = &settings.auth;
+    let secret = if auth.secret.is_empty() {
+        auth.public_key_pem.as_bytes()
+    } else {
+        auth.secret.as_bytes()
+    };
+    crate::socketio::PidKey::derive(secret).unwrap_or_else(|_| {
+        let mut random = [0u8; 32];
+        let _ = getrandom::fill(&mut random);
+        log::warn!(
+            "[STARTUP] no secret to derive Socket.IO pids from: this node's pids are its own"
+        );
+        crate::socketio::PidKey::derive(&random).unwrap_or_else(|_| unreachable_key())
+    })
+}
+
+/// A 32-byte key never fails to derive; this keeps the signature total.
+fn unreachable_key() -> crate::socketio::PidKey {
+    loop {
+        let mut random = [1u8; 32];
+        let _ = getrandom::fill(&mut random);
+        if let Ok(k) = crate::socketio::PidKey::derive(&random) {
+            return k;
+        }
+    }
+}
+
 /// How long a session told to close (4008, 1012) has to do so before its socket is shut down
 /// under it: a peer that does not read never lets the close frame out.
 pub const CUT_OFF_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
@@ -118,6 +154,7 @@ impl Hub {
         dispatcher: Addr<dispatcher::Dispatcher>,
     ) -> Hub {
         let settings_rest_limit = settings.limits.rest_per_sub_per_sec;
+        let pid_key = pid_key(&settings);
         Hub {
             settings,
             pool,
@@ -140,6 +177,8 @@ impl Hub {
             )),
             room_actors: AtomicUsize::new(0),
             room_replays_reading: AtomicUsize::new(0),
+            socketio: sio::Sessions::default(),
+            pid_key,
         }
     }
 

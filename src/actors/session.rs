@@ -16,10 +16,9 @@ mod joining;
 mod rights;
 pub use rights::LeaveRooms;
 
-use super::driver::{AttachSession, DetachSession};
-use super::order::GetOrder;
+use super::driver::DetachSession;
 use super::registry::{Join, Leave};
-use super::{ensure_driver, ConnectionSlot, Deliver, Hub};
+use super::{ConnectionSlot, Deliver, Hub};
 use crate::auth::{self, Claims};
 use crate::commands::{self, session::SessionCommand, Command, Request};
 use crate::error::AppError;

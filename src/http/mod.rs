@@ -15,6 +15,7 @@ pub mod listener;
 pub mod orders;
 pub mod pages;
 pub mod rooms;
+pub mod socketio;
 pub mod ws;
 
 use crate::actors::Hub;
@@ -27,6 +28,7 @@ use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure)
         .configure(ws::configure)
+        .configure(socketio::configure)
         .configure(drivers::configure)
         .configure(orders::configure)
         .configure(events::configure)

@@ -131,11 +131,23 @@ impl ClientFrame {
         };
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| fail(None, format!("the frame is not valid JSON: {e}")))?;
-        let serde_json::Value::Object(mut map) = value else {
+        let serde_json::Value::Object(map) = value else {
             return Err(fail(
                 None,
                 "a frame must be one JSON object with a \"type\"".into(),
             ));
+        };
+        ClientFrame::from_map(map)
+    }
+
+    /// Decodes a message already read as a JSON object (a Socket.IO event's, `socketio::names`),
+    /// by the same rules as a frame.
+    pub fn from_map(
+        mut map: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<ClientFrame, DecodeError> {
+        let fail = |reference: Option<String>, msg: String| DecodeError {
+            reference,
+            error: AppError::BadRequest(msg),
         };
         let reference = match map.remove("ref") {
             None | Some(serde_json::Value::Null) => None,

@@ -92,6 +92,8 @@ pub enum BadRequestReason {
     BinaryBody,
     /// A method other than GET and POST on a session.
     BadMethod,
+    /// A polling POST whose body is no payload of packets.
+    BadPayload,
 }
 
 /// A request the server refuses before any packet, with the reference server's codes.

@@ -12,6 +12,8 @@
 //! - `packet`: Socket.IO packets (CONNECT .. CONNECT_ERROR), namespaces, ack ids, JSON payloads;
 //!   binary packets are recognised and refused.
 //! - `frame`: a room event serialized once, with each recipient's offset written after it.
+//! - `names`: SPEC 11's event names both ways (client events as native messages, native frames
+//!   as events with the frontends' aliases).
 //! - `offset`: the per-socket offset string, the socket's position in each of its rooms.
 //! - `recovery`: connection state recovery's design and its other pieces: the signed `pid`, the
 //!   claim a reconnecting client makes, and the decision whether it is restored.
@@ -19,6 +21,7 @@
 pub mod engine;
 pub mod frame;
 pub mod handshake;
+pub mod names;
 pub mod offset;
 pub mod packet;
 pub mod recovery;

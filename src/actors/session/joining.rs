@@ -9,51 +9,24 @@ impl WsSession {
     /// room's `joined` and replay. The session handles nothing else meanwhile, so everything live
     /// comes after.
     pub(super) fn connect(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        let hub = self.hub.clone();
-        let claims = self.claims.clone();
-        let id = self.id;
-        let recipient = ctx.address().recipient::<Deliver>();
-        let leave = ctx.address().recipient::<LeaveRooms>();
-        let endpoint = self.outbox.endpoint();
         let since = std::mem::take(&mut self.since);
-        let rooms = auth::default_rooms(&claims);
-        let work = async move {
-            let mut driver = None;
-            if let Some(d) = claims.driver() {
-                let addr = ensure_driver(&hub, d, claims.name.clone(), &claims.fleet).await?;
-                let snapshot = addr
-                    .send(AttachSession {
-                        session_id: id,
-                        recipient: recipient.clone(),
-                        leave: leave.clone(),
-                    })
-                    .await?;
-                let mut orders = Vec::new();
-                for o in &snapshot.orders {
-                    if let Some(a) = hub.order(o) {
-                        orders.push(a.send(GetOrder).await?.order);
-                    }
-                }
-                driver = Some((snapshot.status, orders));
-            }
-            let mut joined = Vec::new();
-            for room in rooms {
-                let name = room.to_string();
-                let reply = hub
-                    .rooms
-                    .send(Join {
-                        room: room.clone(),
-                        session_id: id,
-                        endpoint: endpoint.clone(),
-                        since: since.get(&name).copied(),
-                    })
-                    .await??;
-                joined.push((room, reply));
-            }
-            Ok::<_, AppError>((driver, joined))
-        };
+        let work = crate::actors::connect::connect(crate::actors::connect::Connecting {
+            hub: self.hub.clone(),
+            claims: self.claims.clone(),
+            id: self.id,
+            deliver: ctx.address().recipient::<Deliver>(),
+            leave: ctx.address().recipient::<LeaveRooms>(),
+            endpoint: self.outbox.endpoint(),
+            rooms: auth::default_rooms(&self.claims)
+                .into_iter()
+                .map(|room| {
+                    let from = since.get(&room.to_string()).copied();
+                    (room, from)
+                })
+                .collect(),
+        });
         ctx.wait(work.into_actor(self).map(|res, act, ctx| {
-            let (driver, joined) = match res {
+            let crate::actors::connect::Connected { driver, joined } = match res {
                 Ok(v) => v,
                 Err(e) => {
                     log::error!(

@@ -1,0 +1,82 @@
+//! The connect sequence every transport runs for a new connection: its driver attached (when
+//! the token names one) and its rooms joined, each from its position. The transport then writes
+//! what it got in its own framing (natively `welcome`, `joined` and the replays; over Socket.IO
+//! the CONNECT answer, `connection:status` and the replays with their offsets).
+
+use super::driver::AttachSession;
+use super::order::GetOrder;
+use super::registry::Join;
+use super::room::{Endpoint, JoinReply};
+use super::session::LeaveRooms;
+use super::{ensure_driver, Deliver, Hub};
+use crate::auth::Claims;
+use crate::error::AppError;
+use crate::protocol::{DriverStatus, Order, Room, SessionId};
+use actix::prelude::*;
+use std::sync::Arc;
+
+/// A connection about to be set up: who it is, how it is reached, which rooms from where.
+pub struct Connecting {
+    pub hub: Arc<Hub>,
+    pub claims: Claims,
+    pub id: SessionId,
+    /// Where the driver actor reaches the connection.
+    pub deliver: Recipient<Deliver>,
+    /// Where it tells the connection to leave an order's room.
+    pub leave: Recipient<LeaveRooms>,
+    /// How rooms reach it.
+    pub endpoint: Endpoint,
+    /// The rooms to join, each from the last seq seen (`None`: from now).
+    pub rooms: Vec<(Room, Option<i64>)>,
+}
+
+/// A connection set up: its driver as it is now (status and orders), and each room joined.
+pub struct Connected {
+    pub driver: Option<(DriverStatus, Vec<Order>)>,
+    pub joined: Vec<(Room, JoinReply)>,
+}
+
+/// Attaches the driver, then joins the rooms in order.
+pub async fn connect(c: Connecting) -> Result<Connected, AppError> {
+    let Connecting {
+        hub,
+        claims,
+        id,
+        deliver,
+        leave,
+        endpoint,
+        rooms,
+    } = c;
+    let mut driver = None;
+    if let Some(d) = claims.driver() {
+        let addr = ensure_driver(&hub, d, claims.name.clone(), &claims.fleet).await?;
+        let snapshot = addr
+            .send(AttachSession {
+                session_id: id,
+                recipient: deliver,
+                leave,
+            })
+            .await?;
+        let mut orders = Vec::new();
+        for o in &snapshot.orders {
+            if let Some(a) = hub.order(o) {
+                orders.push(a.send(GetOrder).await?.order);
+            }
+        }
+        driver = Some((snapshot.status, orders));
+    }
+    let mut joined = Vec::new();
+    for (room, since) in rooms {
+        let reply = hub
+            .rooms
+            .send(Join {
+                room: room.clone(),
+                session_id: id,
+                endpoint: endpoint.clone(),
+                since,
+            })
+            .await??;
+        joined.push((room, reply));
+    }
+    Ok(Connected { driver, joined })
+}
