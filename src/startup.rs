@@ -151,6 +151,7 @@ impl Application {
         let keys = web::Data::new(hub.keys.clone());
         let health = web::Data::new(http::health::HealthCache::default());
         let hub_data = web::Data::from(hub);
+        let cors_origins = settings.server.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(hub_data.clone())
@@ -168,6 +169,7 @@ impl Application {
                         .exclude("/socket.io/")
                         .log_target("rallypoint::http"),
                 )
+                .wrap(http::cors(&cors_origins))
                 .configure(http::configure)
         })
         .on_connect(http::conn::on_connect)

@@ -38,6 +38,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(pages::configure);
 }
 
+/// CORS by `server.cors_origins` (SPEC 11): those origins may call REST and Socket.IO polling
+/// from their pages, with any method and header (tokens travel in `Authorization`); with none
+/// configured nothing is added, and browsers keep same-origin only. WebSockets are authorized by
+/// their token, not by `Origin`.
+pub fn cors(origins: &[String]) -> actix_web::middleware::Condition<actix_cors::Cors> {
+    let mut cors = actix_cors::Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .expose_any_header()
+        .supports_credentials()
+        .max_age(3600);
+    for o in origins {
+        cors = cors.allowed_origin(o);
+    }
+    actix_web::middleware::Condition::new(!origins.is_empty(), cors)
+}
+
 /// JSON bodies: a bad one is `bad_request` saying what was wrong.
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()

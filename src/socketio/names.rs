@@ -140,8 +140,10 @@ pub fn server_events(frame: &str, locations: LocationEvents) -> Option<ServerEve
     let Some(Value::String(kind)) = msg.remove("type") else {
         return None;
     };
-    let position = match (msg.get("room"), msg.get("seq")) {
-        (Some(Value::String(room)), Some(Value::Number(seq))) => {
+    // A room message has a room, a seq and a publication id; `joined` has a room and a seq but
+    // is the session's own.
+    let position = match (msg.get("room"), msg.get("seq"), msg.get("id")) {
+        (Some(Value::String(room)), Some(Value::Number(seq)), Some(Value::String(_))) => {
             seq.as_i64().map(|s| (room.clone(), s))
         }
         _ => None,
@@ -329,5 +331,8 @@ mod tests {
         );
         assert_eq!(e.position, Some(("event:E1".into(), 4)));
         assert_eq!(server_events("[1]", LocationEvents::PerDriver), None);
+        let joined = r#"{"type":"joined","room":"dispatch","seq":9}"#;
+        let e = server_events(joined, LocationEvents::PerDriver).unwrap_or_else(|| panic!("none"));
+        assert_eq!((e.position, e.room.as_deref()), (None, Some("dispatch")));
     }
 }

@@ -31,4 +31,6 @@ mod risk_service;
 mod rooms;
 mod session;
 mod slow_consumer;
+mod socketio;
+mod socketio_recovery;
 mod storm;
