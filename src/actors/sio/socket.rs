@@ -114,7 +114,11 @@ impl SioSession {
     /// event without one).
     fn answer(&mut self, ctx: &mut Context<Self>, ack: Option<u64>, reply: Reply) {
         match (reply, ack) {
-            (Ok(v), Some(id)) => self.send_packet(ctx, &Packet::ack(id, vec![v])),
+            (Ok(v), Some(id)) => {
+                // As natively: an ack is an object, `{}` when the command answers nothing.
+                let v = if v.is_null() { json!({}) } else { v };
+                self.send_packet(ctx, &Packet::ack(id, vec![v]))
+            }
             (Ok(_), None) => {}
             (Err(e), ack) => {
                 let (code, message) = (e.code(), e.client_message());
