@@ -6,7 +6,7 @@
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestDb, WsClient};
 use crate::on_both_backends;
 use actix::Actor;
-use rallypoint::actors::janitor::{Janitor, TrimNow};
+use rallypoint::actors::janitor::{Janitor, TrimNow, Trimmed};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -107,7 +107,7 @@ async fn fifty_missed_messages_then_live_ones_none_missing_none_twice(db: TestDb
 }
 on_both_backends!(fifty_missed_messages_then_live_ones_none_missing_none_twice);
 
-async fn trim(app: &TestApp) -> (usize, usize) {
+async fn trim(app: &TestApp) -> Trimmed {
     Janitor::new(app.hub.clone())
         .start()
         .send(TrimNow)
@@ -133,7 +133,7 @@ async fn history_is_trimmed_and_a_since_older_than_it_gets_resync(db: TestDb) {
         .await;
     let current = before["seq"].as_i64().unwrap();
     assert!(current >= 30, "{before}");
-    let (removed, _) = trim(&app).await;
+    let removed = trim(&app).await.events;
     assert_eq!(
         removed as i64,
         current - 10,
@@ -217,7 +217,7 @@ async fn history_and_idempotency_keys_expire_with_age(db: TestDb) {
         .await;
     assert_eq!(ack["type"], "ack");
     actix_rt::time::sleep(Duration::from_millis(1100)).await;
-    let (events, keys) = trim(&app).await;
+    let Trimmed { events, keys, .. } = trim(&app).await;
     assert!(events >= 1, "old room messages are trimmed");
     assert!(keys >= 1, "old idempotency keys are purged");
     let (_, page) = app
