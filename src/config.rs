@@ -408,6 +408,19 @@ mod tests {
         s.validate().unwrap();
     }
     #[test]
+    fn socket_io_defaults_are_socket_io_s_and_a_zero_window_names_its_key() {
+        let mut s = defaults();
+        assert_eq!(s.socketio.ping_interval(), Duration::from_millis(25_000));
+        assert_eq!(s.socketio.ping_timeout(), Duration::from_millis(20_000));
+        assert_eq!(s.socketio.recovery(), Duration::from_secs(120));
+        assert_eq!(s.socketio.connect_timeout(), Duration::from_millis(45_000));
+        assert_eq!(s.socketio.location_events, LocationEvents::PerDriver);
+        s.socketio.recovery_s = 0;
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("socketio.recovery_s"), "{e}");
+    }
+
+    #[test]
     fn sqlite_commits_are_synced_in_full_unless_configured_otherwise() {
         let mut s = defaults();
         assert_eq!(s.database.sqlite_synchronous(), Some("FULL"));

@@ -2,18 +2,29 @@
 //! `realtime.trim_interval_s`: room history beyond `realtime.history_per_room` messages per room
 //! or older than `realtime.history_ttl_s`, and idempotency keys older than
 //! `realtime.idempotency_window_s`, and Socket.IO sockets dropped longer ago than
-//! `socketio.recovery_s` (no longer restorable). Several nodes on one database may all run it: the deletes
-//! are idempotent.
+//! `socketio.recovery_s` (no longer restorable). Several nodes on one database may all run it:
+//! the deletes are idempotent.
 
 use super::Hub;
 use crate::db::{self, queries};
 use actix::prelude::*;
 use std::sync::Arc;
 
-/// Runs one trim now; answers (room messages, idempotency keys) removed.
+/// Runs one trim now; answers what it removed.
 #[derive(Message)]
-#[rtype(result = "Result<(usize, usize), crate::error::AppError>")]
+#[rtype(result = "Result<Trimmed, crate::error::AppError>")]
 pub struct TrimNow;
+
+/// What one trim removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Room messages beyond the kept history.
+    pub events: usize,
+    /// Idempotency keys older than the window.
+    pub keys: usize,
+    /// Socket.IO sockets dropped longer ago than the recovery window.
+    pub sockets: usize,
+}
 
 pub struct Janitor {
     hub: Arc<Hub>,
@@ -24,27 +35,32 @@ impl Janitor {
         Janitor { hub }
     }
 
-    async fn trim(hub: Arc<Hub>) -> Result<(usize, usize), crate::error::AppError> {
+    async fn trim(hub: Arc<Hub>) -> Result<Trimmed, crate::error::AppError> {
         let rt = &hub.settings.realtime;
         let now = chrono::Utc::now();
         let history_before = now - chrono::Duration::seconds(rt.history_ttl_s);
         let keys_before = now - chrono::Duration::seconds(rt.idempotency_window_s as i64);
-        let sockets_before =
-            now - chrono::Duration::seconds(hub.settings.socketio.recovery_s as i64);
+        let recovery = chrono::Duration::from_std(hub.settings.socketio.recovery())
+            .unwrap_or(chrono::Duration::MAX);
+        let sockets_before = now.checked_sub_signed(recovery).unwrap_or(now);
         let keep = rt.history_per_room;
-        let (events, keys, sockets) = db::run(&hub.pool, move |c| {
-            let events = queries::rooms::trim(c, history_before, keep)?;
-            let keys = queries::idempotency::purge(c, keys_before)?;
-            let sockets = queries::sockets::purge(c, sockets_before)?;
-            Ok((events, keys, sockets))
+        let removed = db::run(&hub.pool, move |c| {
+            Ok(Trimmed {
+                events: queries::rooms::trim(c, history_before, keep)?,
+                keys: queries::idempotency::purge(c, keys_before)?,
+                sockets: queries::sockets::purge(c, sockets_before)?,
+            })
         })
         .await?;
-        if (events, keys, sockets) != (0, 0, 0) {
+        if removed != Trimmed::default() {
             log::info!(
-                "[BROADCAST] trimmed {events} room messages, {keys} idempotency keys and {sockets} dropped Socket.IO sockets"
+                "[BROADCAST] trimmed {} room messages, {} idempotency keys and {} dropped sockets",
+                removed.events,
+                removed.keys,
+                removed.sockets
             );
         }
-        Ok((events, keys))
+        Ok(removed)
     }
 }
 
@@ -65,7 +81,7 @@ impl Actor for Janitor {
 }
 
 impl Handler<TrimNow> for Janitor {
-    type Result = ResponseFuture<Result<(usize, usize), crate::error::AppError>>;
+    type Result = ResponseFuture<Result<Trimmed, crate::error::AppError>>;
 
     fn handle(&mut self, _: TrimNow, _: &mut Context<Self>) -> Self::Result {
         Box::pin(Janitor::trim(self.hub.clone()))

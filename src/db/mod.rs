@@ -14,6 +14,8 @@
 pub mod models;
 pub mod queries;
 pub mod schema;
+#[cfg(test)]
+pub(crate) mod test_db;
 
 use crate::error::AppError;
 use diesel::connection::SimpleConnection;

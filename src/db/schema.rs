@@ -97,19 +97,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    room_seqs (room) {
+        room -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
     socketio_sockets (sid) {
         sid -> Text,
         sub -> Text,
         generation -> BigInt,
         disconnected_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
-    }
-}
-
-diesel::table! {
-    room_seqs (room) {
-        room -> Text,
-        seq -> BigInt,
     }
 }
 

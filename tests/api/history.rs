@@ -6,7 +6,8 @@
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestDb, WsClient};
 use crate::on_both_backends;
 use actix::Actor;
-use rallypoint::actors::janitor::{Janitor, TrimNow};
+use rallypoint::actors::janitor::{Janitor, TrimNow, Trimmed};
+use rallypoint::db::queries;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -107,7 +108,7 @@ async fn fifty_missed_messages_then_live_ones_none_missing_none_twice(db: TestDb
 }
 on_both_backends!(fifty_missed_messages_then_live_ones_none_missing_none_twice);
 
-async fn trim(app: &TestApp) -> (usize, usize) {
+async fn trim(app: &TestApp) -> Trimmed {
     Janitor::new(app.hub.clone())
         .start()
         .send(TrimNow)
@@ -133,7 +134,7 @@ async fn history_is_trimmed_and_a_since_older_than_it_gets_resync(db: TestDb) {
         .await;
     let current = before["seq"].as_i64().unwrap();
     assert!(current >= 30, "{before}");
-    let (removed, _) = trim(&app).await;
+    let removed = trim(&app).await.events;
     assert_eq!(
         removed as i64,
         current - 10,
@@ -207,8 +208,18 @@ async fn history_and_idempotency_keys_expire_with_age(db: TestDb) {
     let app = spawn_app_with(db, |s| {
         s.realtime.history_ttl_s = 1;
         s.realtime.idempotency_window_s = 1;
+        s.socketio.recovery_s = 1;
     })
     .await;
+    // A Socket.IO socket dropped now, and one still held by its connection.
+    rallypoint::db::run(&app.hub.pool, |c| {
+        let now = chrono::Utc::now();
+        queries::sockets::create(c, "dropped", "driver-1", now)?;
+        queries::sockets::mark_disconnected(c, "dropped", 0, now)?;
+        queries::sockets::create(c, "held", "driver-1", now)
+    })
+    .await
+    .unwrap();
     let token = app.dispatcher_token();
     create_order(app.address.clone(), token.clone(), "ORD-OLD".into()).await;
     let mut alice = app.online_driver("DRV-001", "Alice", 48.85, 2.35).await;
@@ -217,9 +228,26 @@ async fn history_and_idempotency_keys_expire_with_age(db: TestDb) {
         .await;
     assert_eq!(ack["type"], "ack");
     actix_rt::time::sleep(Duration::from_millis(1100)).await;
-    let (events, keys) = trim(&app).await;
+    let Trimmed {
+        events,
+        keys,
+        sockets,
+    } = trim(&app).await;
     assert!(events >= 1, "old room messages are trimmed");
     assert!(keys >= 1, "old idempotency keys are purged");
+    assert_eq!(
+        sockets, 1,
+        "a socket dropped beyond the recovery window is purged"
+    );
+    let left = rallypoint::db::run(&app.hub.pool, |c| {
+        Ok((
+            queries::sockets::load(c, "dropped")?,
+            queries::sockets::load(c, "held")?,
+        ))
+    })
+    .await
+    .unwrap();
+    assert!(left.0.is_none() && left.1.is_some(), "{left:?}");
     let (_, page) = app
         .get_json("/api/v1/rooms/dispatch/events?since=0", Some(&token))
         .await;

@@ -1,1 +1,2 @@
+DROP INDEX socketio_sockets_disconnected;
 DROP TABLE socketio_sockets;

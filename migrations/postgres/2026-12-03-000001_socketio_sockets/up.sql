@@ -1,10 +1,10 @@
--- Socket.IO connection state recovery (SPEC 11): one row per socket id, all a node needs to
--- restore a socket another node (or an earlier run) served. `generation` counts the socket's
--- connections and moves on with one compare-and-set per restore, so a pid is restored at most
--- once per disconnection; `disconnected_at` is when its last connection dropped (NULL while one
--- holds it).
+-- Socket.IO connection state recovery (SPEC 11, src/socketio/recovery.rs): one row per socket
+-- id, all the server keeps between its connections. `generation` is the connection in force (0,
+-- then one more per restore), moved on by one compare-and-set so an offset restores at most
+-- once; `disconnected_at` is when its last connection dropped, NULL while one holds it. Rows
+-- dropped longer ago than `socketio.recovery_s` are purged by the janitor.
 CREATE TABLE socketio_sockets (
-    sid TEXT PRIMARY KEY NOT NULL,
+    sid TEXT NOT NULL PRIMARY KEY,
     sub TEXT NOT NULL,
     generation BIGINT NOT NULL DEFAULT 0,
     disconnected_at TIMESTAMP,

@@ -113,7 +113,7 @@ pub async fn restore(
                 return Ok(Err(room.clone()));
             }
         }
-        queries::sockets::claim(conn, &claim_sid, &sub, expected as i64).map(Ok)
+        queries::sockets::claim(conn, &claim_sid, &sub, expected).map(Ok)
     })
     .await?;
     match outcome {

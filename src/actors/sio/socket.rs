@@ -813,12 +813,13 @@ impl SioSession {
         }
         let (sid, generation, pool) = (
             live.socket_id.clone(),
-            live.offset.generation() as i64,
+            live.offset.generation(),
             self.hub.pool.clone(),
         );
         actix::spawn(async move {
             let marked = crate::db::run(&pool, move |conn| {
                 queries::sockets::mark_disconnected(conn, &sid, generation, chrono::Utc::now())
+                    .map(|_| ())
             })
             .await;
             if let Err(e) = marked {
