@@ -1,7 +1,8 @@
 //! `Janitor`: trims what only needs keeping for a while, in the background, every
 //! `realtime.trim_interval_s`: room history beyond `realtime.history_per_room` messages per room
 //! or older than `realtime.history_ttl_s`, and idempotency keys older than
-//! `realtime.idempotency_window_s`. Several nodes on one database may all run it: the deletes
+//! `realtime.idempotency_window_s`, and Socket.IO sockets dropped longer ago than
+//! `socketio.recovery_s` (no longer restorable). Several nodes on one database may all run it: the deletes
 //! are idempotent.
 
 use super::Hub;
@@ -28,21 +29,22 @@ impl Janitor {
         let now = chrono::Utc::now();
         let history_before = now - chrono::Duration::seconds(rt.history_ttl_s);
         let keys_before = now - chrono::Duration::seconds(rt.idempotency_window_s as i64);
+        let sockets_before =
+            now - chrono::Duration::seconds(hub.settings.socketio.recovery_s as i64);
         let keep = rt.history_per_room;
-        let removed = db::run(&hub.pool, move |c| {
+        let (events, keys, sockets) = db::run(&hub.pool, move |c| {
             let events = queries::rooms::trim(c, history_before, keep)?;
             let keys = queries::idempotency::purge(c, keys_before)?;
-            Ok((events, keys))
+            let sockets = queries::sockets::purge(c, sockets_before)?;
+            Ok((events, keys, sockets))
         })
         .await?;
-        if removed != (0, 0) {
+        if (events, keys, sockets) != (0, 0, 0) {
             log::info!(
-                "[BROADCAST] trimmed {} room messages and {} idempotency keys",
-                removed.0,
-                removed.1
+                "[BROADCAST] trimmed {events} room messages, {keys} idempotency keys and {sockets} dropped Socket.IO sockets"
             );
         }
-        Ok(removed)
+        Ok((events, keys))
     }
 }
 

@@ -97,6 +97,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    socketio_sockets (sid) {
+        sid -> Text,
+        sub -> Text,
+        generation -> BigInt,
+        disconnected_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     room_seqs (room) {
         room -> Text,
         seq -> BigInt,
@@ -114,4 +124,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     orders,
     room_events,
     room_seqs,
+    socketio_sockets,
 );

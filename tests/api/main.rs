@@ -32,4 +32,5 @@ mod rooms;
 mod session;
 mod slow_consumer;
 mod socketio;
+mod socketio_recovery;
 mod storm;

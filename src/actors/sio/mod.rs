@@ -11,6 +11,7 @@
 //! that carries the session's packets once it upgraded. `Sessions` is the table of open sids the
 //! HTTP routes look sessions up in.
 
+mod recover;
 mod socket;
 pub mod ws;
 
@@ -170,10 +171,24 @@ impl SioSession {
     }
 
     /// Sends one encoded Engine.IO packet: a frame on the WebSocket, or into the poll queue.
-    fn emit(&mut self, _ctx: &mut Context<Self>, packet: String) {
+    fn emit(&mut self, ctx: &mut Context<Self>, packet: String) {
         match &mut self.link {
             Link::Ws(l) => l.out.do_send(ws::WsOut::Text(packet)),
             Link::Polling { .. } => {
+                if self.queue.len() >= self.hub.settings.limits.outbound_queue {
+                    // A client that stopped polling: the same limit as a socket that stopped
+                    // reading (`limits.outbound_queue`).
+                    if !self.closed {
+                        log::warn!(
+                            "[WEBSOCKET] socket.io sid={} {} packets waiting for a poll: closing",
+                            self.short_sid(),
+                            self.queue.len()
+                        );
+                        crate::stats::frame_refused("slow_consumer");
+                        self.close(ctx, "slow consumer");
+                    }
+                    return;
+                }
                 self.queue.push(packet);
                 self.flush_poll();
             }

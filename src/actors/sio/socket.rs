@@ -13,6 +13,7 @@
 //! - Room frames become events (`names::server_events`), each room message once per socket
 //!   (copies of one publication share an `id`), its last argument the socket's offset.
 
+use super::recover;
 use super::SioSession;
 use crate::actors::connect::{self, Connected, Connecting};
 use crate::actors::driver::DetachSession;
@@ -22,11 +23,13 @@ use crate::actors::session::LeaveRooms;
 use crate::actors::{ConnectionSlot, Deliver, Hub, SlotRefused};
 use crate::auth::{self, Claims};
 use crate::commands::{self, session::SessionCommand, Command, Request};
+use crate::db::queries;
 use crate::error::AppError;
 use crate::protocol::client::ClientFrame;
 use crate::protocol::{LeftReason, Room, ServerMsg, SessionId};
 use crate::socketio::names::{self, ServerEvents};
 use crate::socketio::packet::{DecodeError, Packet, DEFAULT_NAMESPACE};
+use crate::socketio::recovery::RecoveryClaim;
 use crate::socketio::{Offset, SharedEvent};
 use actix::prelude::*;
 use serde_json::{json, Map, Value};
@@ -46,6 +49,16 @@ pub(super) struct Socket {
     connecting: bool,
     /// Binary attachments still to come after a refused binary packet: ignored.
     attachments_left: u64,
+}
+
+/// How a socket starts: its id, its positions, the rooms to join from them, whether it is a
+/// restore, and the rooms a restore left out.
+struct Start {
+    socket_id: String,
+    offset: Offset,
+    rooms: Vec<(Room, Option<i64>)>,
+    restored: bool,
+    dropped: Vec<String>,
 }
 
 /// A connected socket.
@@ -254,12 +267,63 @@ impl SioSession {
             }
         };
         self.socket.connecting = true;
-        let socket_id = super::new_id();
+        let claimed = RecoveryClaim::from_auth(auth.as_ref())
+            .map(|c| c.check(&self.hub.pid_key, &claims.sub));
+        match claimed {
+            None => self.start_fresh(ctx, claims, slot),
+            Some(Err(refused)) => {
+                log::info!(
+                    "[WEBSOCKET] socket.io session={} not restored: {refused}",
+                    self.socket.id
+                );
+                self.start_fresh(ctx, claims, slot);
+            }
+            Some(Ok(claimed)) => {
+                let work = recover::restore(self.hub.clone(), claims.clone(), claimed);
+                ctx.wait(work.into_actor(self).map(move |res, act, ctx| match res {
+                    Ok(r) => {
+                        log::info!(
+                            "[WEBSOCKET] socket.io session={} restoring socket={} rooms={}",
+                            act.socket.id,
+                            r.sid,
+                            r.rooms.len()
+                        );
+                        let start = Start {
+                            socket_id: r.sid,
+                            offset: r.offset,
+                            rooms: r.rooms,
+                            restored: true,
+                            dropped: r.dropped,
+                        };
+                        act.start_socket(ctx, claims, slot, start);
+                    }
+                    Err(e) => {
+                        log::info!(
+                            "[WEBSOCKET] socket.io session={} not restored: {}",
+                            act.socket.id,
+                            crate::telemetry::q(&e.to_string())
+                        );
+                        act.start_fresh(ctx, claims, slot);
+                    }
+                }));
+            }
+        }
+    }
+
+    /// A new socket: a new id, the default rooms from now.
+    fn start_fresh(&mut self, ctx: &mut Context<Self>, claims: Claims, slot: ConnectionSlot) {
         let rooms = auth::default_rooms(&claims)
             .into_iter()
             .map(|r| (r, None))
             .collect();
-        self.start_socket(ctx, claims, slot, socket_id, Offset::new(0), rooms);
+        let start = Start {
+            socket_id: super::new_id(),
+            offset: Offset::new(0),
+            rooms,
+            restored: false,
+            dropped: Vec::new(),
+        };
+        self.start_socket(ctx, claims, slot, start);
     }
 
     /// Runs the connect sequence for `claims` as socket `socket_id`, its rooms joined from
@@ -269,10 +333,15 @@ impl SioSession {
         ctx: &mut Context<Self>,
         claims: Claims,
         slot: ConnectionSlot,
-        socket_id: String,
-        offset: Offset,
-        rooms: Vec<(Room, Option<i64>)>,
+        start: Start,
     ) {
+        let Start {
+            socket_id,
+            offset,
+            rooms,
+            restored,
+            dropped,
+        } = start;
         let id = self.socket.id;
         if !self.hub.session_opened(id, ctx.address().recipient(), None) {
             self.send_packet(
@@ -283,6 +352,8 @@ impl SioSession {
         }
         crate::stats::session_opened(claims.role.as_str());
         let rate = crate::ratelimit::FrameRate::new(self.hub.settings.limits.client_msgs_per_sec);
+        let replay_from = offset.clone();
+        let (row_sid, row_sub) = (socket_id.clone(), claims.sub.clone());
         self.socket.live = Some(Box::new(Live {
             claims: claims.clone(),
             socket_id,
@@ -294,7 +365,7 @@ impl SioSession {
             expiry: None,
             _slot: slot,
         }));
-        let work = connect::connect(Connecting {
+        let connecting = connect::connect(Connecting {
             hub: self.hub.clone(),
             claims,
             id,
@@ -303,10 +374,27 @@ impl SioSession {
             endpoint: self.outbox.endpoint(),
             rooms,
         });
-        ctx.wait(work.into_actor(self).map(|res, act, ctx| {
+        let hub = self.hub.clone();
+        let work = async move {
+            if !restored {
+                // The socket's row, before the client can know its pid.
+                crate::db::run(&hub.pool, move |conn| {
+                    queries::sockets::create(conn, &row_sid, &row_sub, chrono::Utc::now())
+                })
+                .await?;
+            }
+            let mut c = connecting.await?;
+            let merged = if restored {
+                recover::merge_replays(&hub, &replay_from, &mut c.joined).await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, AppError>((c, merged))
+        };
+        ctx.wait(work.into_actor(self).map(move |res, act, ctx| {
             act.socket.connecting = false;
             match res {
-                Ok(c) => act.connected(ctx, c),
+                Ok((c, merged)) => act.connected(ctx, c, merged, dropped),
                 Err(e) => {
                     log::error!(
                         "[WEBSOCKET] socket.io session={} connect failed: {}",
@@ -325,7 +413,13 @@ impl SioSession {
 
     /// Writes the CONNECT answer, the replays, `connection:status`, `welcome`, `joined`; then
     /// joins the query's event room.
-    fn connected(&mut self, ctx: &mut Context<Self>, c: Connected) {
+    fn connected(
+        &mut self,
+        ctx: &mut Context<Self>,
+        c: Connected,
+        merged: Vec<bytestring::ByteString>,
+        dropped: Vec<String>,
+    ) {
         let Some(live) = self.socket.live.as_mut() else {
             return;
         };
@@ -381,8 +475,29 @@ impl SioSession {
         };
         self.emit(ctx, frame);
         self.deliver(ctx, &welcome.to_text());
+        for room in dropped {
+            let e = AppError::forbidden(format!("you may no longer be in `{room}`: not restored"));
+            self.answer(ctx, None, Err(e));
+        }
+        // The restored rooms' replays (merged, each publication once), then each room settled
+        // at its seq.
+        let mut settle = Vec::with_capacity(joined.len());
         for (room, reply) in joined {
-            self.write_join(ctx, &room, reply);
+            settle.push((room.clone(), reply.seq));
+            self.write_join(ctx, &room, reply, false);
+        }
+        crate::stats::messages_out("replay", merged.len());
+        for frame in merged {
+            self.deliver(ctx, &frame);
+        }
+        if let Some(live) = self.socket.live.as_mut() {
+            for (room, seq) in settle {
+                let name = room.to_string();
+                if live.offset.position(&name).is_some_and(|at| at < seq) {
+                    live.offset.join(&name, seq);
+                }
+            }
+            live.set_offset();
         }
         let event = ["eventId", "event_id"]
             .iter()
@@ -393,7 +508,9 @@ impl SioSession {
     }
 
     /// Writes `joined` and the replay; the room's position in the offset is `reply.seq`.
-    fn write_join(&mut self, ctx: &mut Context<Self>, room: &Room, reply: JoinReply) {
+    /// `settle`: move the room's position to its seq after the replay (not for a restore,
+    /// whose replays were taken out to be merged: its rooms are settled after them).
+    fn write_join(&mut self, ctx: &mut Context<Self>, room: &Room, reply: JoinReply, settle: bool) {
         let name = room.to_string();
         if let Some(live) = self.socket.live.as_mut() {
             if !live.rooms.contains(room) {
@@ -413,10 +530,12 @@ impl SioSession {
         for frame in reply.replay {
             self.deliver(ctx, &frame);
         }
-        if let Some(live) = self.socket.live.as_mut() {
-            if live.offset.position(&name).is_some_and(|at| at < reply.seq) {
-                live.offset.join(&name, reply.seq);
-                live.set_offset();
+        if settle {
+            if let Some(live) = self.socket.live.as_mut() {
+                if live.offset.position(&name).is_some_and(|at| at < reply.seq) {
+                    live.offset.join(&name, reply.seq);
+                    live.set_offset();
+                }
             }
         }
         if reply.recovered == Some(false) {
@@ -548,7 +667,7 @@ impl SioSession {
                 if let (Some(live), Some(since)) = (act.socket.live.as_mut(), join.since) {
                     live.offset.join(&join.room.to_string(), since);
                 }
-                act.write_join(ctx, &join.room, reply);
+                act.write_join(ctx, &join.room, reply, true);
                 act.answer(ctx, ack, Ok(body));
             }
             Err(e) => act.answer(ctx, ack, Err(e)),
@@ -679,6 +798,23 @@ impl SioSession {
         if let Some(d) = live.claims.driver().and_then(|d| self.hub.driver(d)) {
             d.do_send(DetachSession { session_id: id });
         }
+        let (sid, generation, pool) = (
+            live.socket_id.clone(),
+            live.offset.generation() as i64,
+            self.hub.pool.clone(),
+        );
+        actix::spawn(async move {
+            let marked = crate::db::run(&pool, move |conn| {
+                queries::sockets::mark_disconnected(conn, &sid, generation, chrono::Utc::now())
+            })
+            .await;
+            if let Err(e) = marked {
+                log::error!(
+                    "[WEBSOCKET] socket.io drop not recorded (the socket stays restorable past recovery_s): {}",
+                    crate::telemetry::q(&e.to_string())
+                );
+            }
+        });
         crate::stats::session_closed(live.claims.role.as_str(), None);
         log::info!(
             "[WEBSOCKET] socket.io session={} disconnected sub={:?}",

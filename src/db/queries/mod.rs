@@ -8,3 +8,4 @@ pub mod idempotency;
 pub mod incidents;
 pub mod orders;
 pub mod rooms;
+pub mod sockets;

@@ -79,6 +79,27 @@ pub fn since(
         .load(conn)
 }
 
+/// Every room's copy of the publications `ids`: (id, room, seq, committed at), by commit time.
+/// A Socket.IO restore skips a replayed message the socket already had through another room.
+pub fn copies(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> QueryResult<Vec<(String, String, i64, chrono::NaiveDateTime)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    room_events::table
+        .filter(room_events::id.eq_any(ids))
+        .order((room_events::created_at.asc(), room_events::id.asc()))
+        .select((
+            room_events::id,
+            room_events::room,
+            room_events::seq,
+            room_events::created_at,
+        ))
+        .load(conn)
+}
+
 /// The oldest seq still kept for `room`, if any.
 pub fn oldest_seq(conn: &mut DbConnection, room: &str) -> QueryResult<Option<i64>> {
     room_events::table
