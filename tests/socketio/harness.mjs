@@ -124,6 +124,7 @@ export async function startServer(name, env = {}) {
       const ws = new WebSocket(`${base.replace('http', 'ws')}/ws?token=${encodeURIComponent(token)}`);
       sockets.add(ws);
       const seen = [];
+      let refs = 0;
       ws.on('message', (data) => seen.push(JSON.parse(String(data))));
       await new Promise((ok, fail) => {
         ws.once('open', ok);
@@ -135,6 +136,12 @@ export async function startServer(name, env = {}) {
         send: (msg) => ws.send(JSON.stringify(msg)),
         /** The first message kept that `pred` matches, waiting for it. */
         find: (pred, what) => until(() => seen.find(pred), what || 'a native message', () => seen),
+        /** Sends `msg` with a fresh `ref`; resolves with its `ack` or `error`. */
+        async request(msg) {
+          const ref = `r${(refs += 1)}`;
+          ws.send(JSON.stringify({ ...msg, ref }));
+          return client.find((m) => m.ref === ref && (m.type === 'ack' || m.type === 'error'), `the answer to ${msg.type}`);
+        },
       };
       await client.find((m) => m.type === 'welcome', 'the welcome');
       return client;

@@ -150,6 +150,33 @@ TRANSPORTS.forEach(({ name, opts }, k) => {
       assertOffsetsUnique(socket);
     });
 
+    test('socket.io-client reconnecting on its own, as it does in the field, recovers', async () => {
+      const id = `DRV-N${k}`;
+      // Its own backoff, only shortened.
+      const socket = driverSocket(server, id, { ...opts, reconnectionDelay: 500, reconnectionDelayMax: 1000 });
+      await connected(socket);
+      const sid = socket.id;
+      await publishTicks(server, id, 'before', 2);
+      await settle(server, socket, id, 'before');
+      for (const batch of ['first drop', 'second drop']) {
+        const ws = await onWebSocket(socket);
+        const published = new Promise((ok, fail) => {
+          socket.once('disconnect', () => publishTicks(server, id, batch, 10).then(ok, fail));
+        });
+        const back = new Promise((ok) => socket.io.once('reconnect', ok));
+        ws.terminate();
+        await published;
+        await back;
+        await until(() => socket.connected, 'the socket connected again');
+        assert.equal(socket.recovered, true, `recovered after the ${batch}`);
+        assert.equal(socket.id, sid);
+        await settle(server, socket, id, batch);
+        // Missed or live, depending on how quick the reconnect was: each once, in order.
+        assert.deepEqual(batchOf(socket, batch), TEN, batch);
+      }
+      assertOffsetsUnique(socket);
+    });
+
     test('a pid already restored is not restored again from an old offset', async () => {
       const id = `DRV-S${k}`;
       const socket = driverSocket(server, id, opts);
