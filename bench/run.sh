@@ -3,6 +3,9 @@
 #   1. Rallypoint (release, a fresh SQLite database, RUST_LOG=warn),
 #   2. the bare actix-web-actors broadcast floor (bench/floor),
 #   3. the Socket.IO 4 baseline on Node.js (bench/socketio),
+#   4. rallypoint over socket.io: the same Rallypoint server as 1, its clients speaking its own
+#      Socket.IO transport at /socket.io/ (--protocol rallypoint-socketio), so that the transport
+#      is compared with Node's on the same framing,
 # one server at a time, each freshly started, at each client count in SIZES. Writes one JSON per
 # run and bench/results/latest.json (all runs, with the machine), prints the table, and draws
 # bench/results/latency.png (bench/plot: each server's latency by percentile).
@@ -12,7 +15,7 @@
 #   SERVERS="rallypoint floor" bench/run.sh   # a subset
 #   IDLE=0 bench/run.sh                       # without the idle-memory runs
 #
-# Settings (environment): SIZES, RATE (10), DURATION (30), DRIVERS (100), SERVERS (all three),
+# Settings (environment): SIZES, RATE (10), DURATION (30), DRIVERS (100), SERVERS (all four),
 # IDLE (19000: clients of the idle runs, which hold the connections 5 s and read the server's RSS
 # per connection; 0 skips them), OUT (bench/results), LOADGEN_ARGS (extra flags for every run).
 set -euo pipefail
@@ -22,7 +25,7 @@ SIZES="${SIZES:-5000 10000}"
 RATE="${RATE:-10}"
 DURATION="${DURATION:-30}"
 DRIVERS="${DRIVERS:-100}"
-SERVERS="${SERVERS:-rallypoint floor socketio}"
+SERVERS="${SERVERS:-rallypoint floor socketio rallypoint-sio}"
 IDLE="${IDLE:-19000}"
 OUT="${OUT:-bench/results}"
 LOADGEN_ARGS="${LOADGEN_ARGS:-}"
@@ -64,7 +67,7 @@ wait_port() {
 start() {
   local server="$1" log="$work/$1.log"
   case "$server" in
-    rallypoint)
+    rallypoint | rallypoint-sio)
       rm -f "$work"/rp.db*
       RUST_LOG=warn RALLYPOINT_DATABASE__URL="$work/rp.db" RALLYPOINT_SERVER__BIND=127.0.0.1:18000 \
         "$TARGET/release/rallypoint" serve >"$log" 2>&1 &
@@ -75,7 +78,7 @@ start() {
     socketio)
       (cd bench/socketio && exec node server.js 18200) >"$log" 2>&1 &
       port=18200 ;;
-    *) echo "unknown server $server (rallypoint, floor, socketio)" >&2; exit 2 ;;
+    *) echo "unknown server $server (rallypoint, floor, socketio, rallypoint-sio)" >&2; exit 2 ;;
   esac
   server_pid=$!
   wait_port "$port"
@@ -88,6 +91,15 @@ stop() {
   sleep 1
 }
 
+# Appends to args the loadgen flags that make it speak server $1's protocol.
+add_protocol_args() {
+  case "$1" in
+    floor) args+=(--no-orders) ;;
+    socketio) args+=(--protocol socketio) ;;
+    rallypoint-sio) args+=(--protocol rallypoint-socketio) ;;
+  esac
+}
+
 runs=()
 for size in $SIZES; do
   for server in $SERVERS; do
@@ -96,10 +108,7 @@ for size in $SIZES; do
     args=(--server "127.0.0.1:$port" --clients "$size" --drivers "$DRIVERS" --rate "$RATE"
       --duration "$DURATION" --drain 10 --server-pid "$server_pid" --label "$server"
       --json "$OUT/$server-$size.json")
-    case "$server" in
-      floor) args+=(--no-orders) ;;
-      socketio) args+=(--protocol socketio) ;;
-    esac
+    add_protocol_args "$server"
     # shellcheck disable=SC2086
     "$TARGET/release/rallypoint-loadgen" "${args[@]}" $LOADGEN_ARGS || echo "loadgen exit $? for $server at $size" >&2
     stop
@@ -114,10 +123,7 @@ if [ "$IDLE" -gt 0 ]; then
     start "$server"
     args=(--server "127.0.0.1:$port" --clients "$IDLE" --drivers "$DRIVERS" --idle 5
       --server-pid "$server_pid" --label "$server" --json "$OUT/$server-idle-$IDLE.json")
-    case "$server" in
-      floor) args+=(--no-orders) ;;
-      socketio) args+=(--protocol socketio) ;;
-    esac
+    add_protocol_args "$server"
     # shellcheck disable=SC2086
     "$TARGET/release/rallypoint-loadgen" "${args[@]}" $LOADGEN_ARGS || echo "loadgen exit $? for $server idle" >&2
     stop
@@ -146,11 +152,14 @@ for r in runs:
           f"| {f(l['p50_ms'])} | {f(l['p95_ms'])} | {f(l['p99_ms'])} | {f(l['max_ms'])} | {f(r['deliveries_per_s'], 0)} "
           f"| {f(r['server_rss_per_connection_kib'])} | {f(r['server_cpu_percent'], 0)} | {f(r['loadgen_cpu_percent'], 0)} |")
 by = {(r['label'], r['clients']): r['last_recipient']['p99_ms'] for r in runs}
+# Ours against the floor and Node; ours over Socket.IO against Node (the same framing) and
+# against ours natively (what the transport costs).
+pairs = [('rallypoint', 'floor'), ('rallypoint', 'socketio'),
+         ('rallypoint-sio', 'socketio'), ('rallypoint-sio', 'rallypoint')]
 for n in sorted({r['clients'] for r in runs}):
-    ours = by.get(('rallypoint', n))
-    for other in ('floor', 'socketio'):
-        if ours and by.get((other, n)):
-            print(f"p99 ratio at {n} clients: rallypoint / {other} = {ours / by[(other, n)]:.2f}")
+    for ours, other in pairs:
+        if by.get((ours, n)) and by.get((other, n)):
+            print(f"p99 ratio at {n} clients: {ours} / {other} = {by[(ours, n)] / by[(other, n)]:.2f}")
 if idle:
     print()
     print("| server | idle clients | held | RSS before KiB | RSS held KiB | RSS/conn KiB |")

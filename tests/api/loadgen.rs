@@ -1,6 +1,7 @@
 //! `rallypoint-loadgen` in small runs: against the real engine (SQLite: the load generator sees
 //! the server from outside, the backend changes nothing it measures; the flood run, whose unknown
-//! ids and replays are database reads, on both backends), and against the Socket.IO baseline in
+//! ids and replays are database reads, on both backends), against the engine over its own
+//! Socket.IO transport (`--protocol rallypoint-socketio`), and against the Socket.IO baseline in
 //! bench/socketio where Node.js and its modules are installed (otherwise a loud SKIPPED line).
 //! Correctness only: every event reaches every client and the JSON is written. No timing is
 //! asserted.
@@ -88,6 +89,24 @@ async fn a_small_run_against_the_engine_delivers_every_event_to_every_client() {
     let report = assert_every_event_delivered(&out, &json);
     assert_eq!(report["protocol"], "rallypoint");
     // The admin is in `dispatch` alone (SPEC 3): it gets one copy of each event.
+    assert_eq!(report["duplicates_ignored"], 0);
+    assert_eq!(report["reports_refused"], 0);
+}
+
+#[actix_web::test]
+async fn a_small_run_over_the_engines_socketio_transport_delivers_every_event_to_every_client() {
+    let app = spawn_app(TestDb::sqlite()).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let json = dir.path().join("run.json");
+    let mut args = small_run(&format!("127.0.0.1:{}", app.port), &json);
+    args.extend(["--secret".into(), app.settings.auth.secret.clone()]);
+    args.extend(["--protocol".into(), "rallypoint-socketio".into()]);
+    let out = actix_web::rt::task::spawn_blocking(move || run_loadgen(&args))
+        .await
+        .expect("the loadgen thread ends");
+    let report = assert_every_event_delivered(&out, &json);
+    assert_eq!(report["protocol"], "rallypoint-socketio");
+    // One copy per socket (SPEC 11), the admin's included.
     assert_eq!(report["duplicates_ignored"], 0);
     assert_eq!(report["reports_refused"], 0);
 }

@@ -11,6 +11,7 @@
 //! that carries the session's packets once it upgraded. `Sessions` is the table of open sids the
 //! HTTP routes look sessions up in.
 
+mod convert;
 mod recover;
 mod socket;
 pub mod ws;

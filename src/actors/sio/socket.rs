@@ -13,8 +13,8 @@
 //! - Room frames become events (`names::server_events`), each room message once per socket
 //!   (copies of one publication share an `id`), its last argument the socket's offset.
 
-use super::recover;
 use super::SioSession;
+use super::{convert, recover};
 use crate::actors::connect::{self, Connected, Connecting};
 use crate::actors::driver::DetachSession;
 use crate::actors::registry::{Join, Leave, RevokeRooms};
@@ -27,11 +27,12 @@ use crate::db::queries;
 use crate::error::AppError;
 use crate::protocol::client::ClientFrame;
 use crate::protocol::{LeftReason, Room, ServerMsg, SessionId};
-use crate::socketio::names::{self, ServerEvents};
+use crate::socketio::names;
 use crate::socketio::packet::{DecodeError, Packet, DEFAULT_NAMESPACE};
 use crate::socketio::recovery::RecoveryClaim;
 use crate::socketio::{Offset, SharedEvent};
 use actix::prelude::*;
+use bytestring::ByteString;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -474,7 +475,7 @@ impl SioSession {
             orders,
         };
         self.emit(ctx, frame);
-        self.deliver(ctx, &welcome.to_text());
+        self.deliver_msg(ctx, &welcome);
         for room in dropped {
             let e = AppError::forbidden(format!("you may no longer be in `{room}`: not restored"));
             self.answer(ctx, None, Err(e));
@@ -525,7 +526,7 @@ impl SioSession {
             seq: reply.seq,
             recovered: reply.recovered,
         };
-        self.deliver(ctx, &joined.to_text());
+        self.deliver_msg(ctx, &joined);
         crate::stats::messages_out("replay", reply.replay.len());
         for frame in reply.replay {
             self.deliver(ctx, &frame);
@@ -539,7 +540,7 @@ impl SioSession {
             }
         }
         if reply.recovered == Some(false) {
-            self.deliver(ctx, &ServerMsg::Resync { room: name }.to_text());
+            self.deliver_msg(ctx, &ServerMsg::Resync { room: name });
         }
     }
 
@@ -729,15 +730,16 @@ impl SioSession {
 
     /// A native frame for this socket, written as its events: a room message once per socket
     /// and with the socket's offset, anything else as it is.
-    pub(super) fn deliver(&mut self, ctx: &mut Context<Self>, text: &str) {
+    pub(super) fn deliver(&mut self, ctx: &mut Context<Self>, frame: &ByteString) {
         let locations = self.hub.settings.socketio.location_events;
-        let Some(ev) = names::server_events(text, locations) else {
+        let Some(converted) = convert::convert(frame, locations) else {
             log::error!(
                 "[WEBSOCKET] socket.io session={} unreadable frame",
                 self.socket.id
             );
             return;
         };
+        let ev = &converted.ev;
         let Some(live) = self.socket.live.as_mut() else {
             return;
         };
@@ -750,7 +752,7 @@ impl SioSession {
                 }
             }
         }
-        let offset = match &ev.position {
+        let with_offset = match &ev.position {
             Some((room, seq)) => {
                 if !live.offset.advance(room, *seq) {
                     return; // already had it (a replay overlapping what was live)
@@ -765,23 +767,30 @@ impl SioSession {
                     }
                     live.recent.push_back(id.clone());
                 }
-                Some(live.offset_text.clone())
+                true
             }
-            None => None,
+            None => false,
         };
         crate::stats::messages_out("socketio", 1);
-        self.write_events(ctx, ev, offset.as_deref());
+        let frames: Vec<String> = converted
+            .heads
+            .iter()
+            .map(|head| {
+                if with_offset {
+                    head.frame_with_encoded_offset(&live.offset_text)
+                } else {
+                    head.frame()
+                }
+            })
+            .collect();
+        for f in frames {
+            self.emit(ctx, f);
+        }
     }
 
-    fn write_events(&mut self, ctx: &mut Context<Self>, ev: ServerEvents, offset: Option<&str>) {
-        for (name, payload) in &ev.events {
-            let shared = SharedEvent::from_json_args(name, &[payload]);
-            let frame = match offset {
-                Some(o) => shared.frame_with_encoded_offset(o),
-                None => shared.frame(),
-            };
-            self.emit(ctx, frame);
-        }
+    /// One of the session's own messages, written like a room's.
+    fn deliver_msg(&mut self, ctx: &mut Context<Self>, msg: &ServerMsg) {
+        self.deliver(ctx, &ByteString::from(msg.to_text()));
     }
 
     /// The session ended: out of its rooms, its driver detached.

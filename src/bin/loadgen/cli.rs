@@ -9,8 +9,12 @@ use clap::{Parser, ValueEnum};
 pub enum Protocol {
     /// Rallypoint's JSON protocol at `/ws` (also what the bare floor in bench/floor speaks).
     Rallypoint,
-    /// Socket.IO 4 (Engine.IO v4 over the websocket transport) at `/socket.io/`.
+    /// Socket.IO 4 (Engine.IO v4 over the websocket transport) at `/socket.io/`, as the Node
+    /// baseline in bench/socketio speaks it.
     Socketio,
+    /// Rallypoint's protocol over its own Socket.IO transport at `/socket.io/` (SPEC 11): the
+    /// `rallypoint` run (tokens, admin, orders, reports), in Socket.IO's framing.
+    RallypointSocketio,
 }
 
 impl Protocol {
@@ -18,7 +22,14 @@ impl Protocol {
         match self {
             Protocol::Rallypoint => "rallypoint",
             Protocol::Socketio => "socketio",
+            Protocol::RallypointSocketio => "rallypoint-socketio",
         }
+    }
+
+    /// Whether the server is Rallypoint's engine (or the floor): tokens the loadgen signs, an
+    /// admin among the clients, orders over REST.
+    pub fn is_engine(self) -> bool {
+        matches!(self, Protocol::Rallypoint | Protocol::RallypointSocketio)
     }
 }
 
@@ -176,7 +187,7 @@ impl Args {
         if self.clients == 0 {
             return bad("--clients must be at least 1".into());
         }
-        let staff = usize::from(self.protocol == Protocol::Rallypoint);
+        let staff = usize::from(self.protocol.is_engine());
         if self.drivers == 0 || self.drivers + staff > self.clients {
             return bad(format!(
                 "--drivers must be between 1 and {} (the clients{})",
@@ -215,7 +226,10 @@ impl Args {
         }
         if self.flood > 0 {
             if self.protocol != Protocol::Rallypoint || self.idle.is_some() {
-                return bad("--flood needs a rallypoint run with reports (no --idle)".into());
+                return bad(
+                    "--flood needs a rallypoint run with reports (--protocol rallypoint, no --idle)"
+                        .into(),
+                );
             }
             if !(self.flood_rate.is_finite() && self.flood_rate > 0.0) {
                 return bad("--flood-rate must be a positive number of messages per second".into());

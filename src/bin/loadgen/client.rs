@@ -1,12 +1,13 @@
 //! One client task: connect, go through its protocol's set-up, then read until told to stop,
 //! recording every `emergency_event` in the `Tally` and, for a reporter, sending the reports the
-//! scheduler hands it. The protocols themselves live in `rallypoint.rs` and `socketio.rs`.
+//! scheduler hands it. The protocols themselves live in `rallypoint.rs`, `socketio.rs` and
+//! `rallypoint_sio.rs`.
 
 use crate::cli::Protocol;
 use crate::error::LoadgenError;
 use crate::net::{Target, Ws};
 use crate::tally::{Seen, Tally};
-use crate::{rallypoint, socketio};
+use crate::{rallypoint, rallypoint_sio, socketio};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -146,6 +147,11 @@ async fn connect_and_set_up(shared: &Shared, spec: &ClientSpec) -> Result<Ws, Lo
             socketio::set_up(&mut ws, spec, &shared.run_id).await?;
             Ok(ws)
         }
+        Protocol::RallypointSocketio => {
+            let mut ws = shared.target.open(spec.index, socketio::PATH, None).await?;
+            rallypoint_sio::set_up(&mut ws, spec, &shared.fleet).await?;
+            Ok(ws)
+        }
     }
 }
 
@@ -176,6 +182,7 @@ async fn serve(
                 let incoming = match shared.protocol {
                     Protocol::Rallypoint => rallypoint::decode(&text, &shared.run_id),
                     Protocol::Socketio => socketio::decode(&text, &shared.run_id),
+                    Protocol::RallypointSocketio => rallypoint_sio::decode(&text, &shared.run_id),
                 };
                 on_incoming(shared, spec, &mut ws, &mut seen, incoming).await?;
             }
@@ -184,6 +191,7 @@ async fn serve(
                 let frame = match shared.protocol {
                     Protocol::Rallypoint => rallypoint::report(n, &order_id, &shared.kind, &shared.run_id),
                     Protocol::Socketio => socketio::report(n, spec, &shared.kind, &shared.run_id),
+                    Protocol::RallypointSocketio => rallypoint_sio::report(n, &order_id, &shared.kind, &shared.run_id),
                 };
                 shared.tally.mark_sent(n);
                 ws.send(Message::text(frame)).await.map_err(|e| LoadgenError::socket(client, e))?;

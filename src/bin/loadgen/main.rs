@@ -16,6 +16,7 @@ mod flood;
 mod http;
 mod net;
 mod rallypoint;
+mod rallypoint_sio;
 mod run;
 mod socketio;
 mod summary;

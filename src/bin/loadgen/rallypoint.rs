@@ -112,11 +112,11 @@ struct Frame<'a> {
     event: Option<AckedEvent<'a>>,
 }
 
-/// The `event` of a report's `ack`.
+/// The `event` of a report's `ack` (natively, and over Socket.IO in the ack's body).
 #[derive(Deserialize)]
-struct AckedEvent<'a> {
+pub struct AckedEvent<'a> {
     #[serde(borrow, default)]
-    action_taken: Option<Cow<'a, str>>,
+    pub action_taken: Option<Cow<'a, str>>,
 }
 
 fn parse(text: &str) -> Option<Frame<'_>> {
@@ -129,33 +129,46 @@ pub fn decode(text: &str, run: &str) -> Incoming {
         return Incoming::Other;
     };
     match frame.ty.as_ref() {
-        "emergency_event" => match frame.comment.as_deref().and_then(|c| report_of(c, run)) {
-            Some(n) => Incoming::Event(n),
-            None => Incoming::ForeignEvent,
-        },
+        "emergency_event" => event_of(frame.comment.as_deref(), run),
         "ack" | "error" => {
             let Some(n) = frame.reference.as_deref().and_then(report_ref) else {
                 return Incoming::Other;
             };
-            if frame.ty == "error" {
-                return Incoming::Answer {
-                    n,
-                    refused: Some(format!(
-                        "{}: {}",
-                        frame.code.as_deref().unwrap_or("?"),
-                        frame.message.as_deref().unwrap_or("")
-                    )),
-                    order_lost: false,
-                };
-            }
-            let action = frame.event.and_then(|e| e.action_taken);
-            Incoming::Answer {
-                n,
-                refused: None,
-                order_lost: action.is_some_and(|a| a != "MAINTAIN"),
-            }
+            let refusal = (frame.ty == "error").then(|| {
+                (
+                    frame.code.as_deref().unwrap_or("?"),
+                    frame.message.as_deref().unwrap_or(""),
+                )
+            });
+            let action = frame.event.as_ref().and_then(|e| e.action_taken.as_deref());
+            answer(n, refusal, action)
         }
         _ => Incoming::Other,
+    }
+}
+
+/// What an `emergency_event` with `comment` is: this run's report's, or another's.
+pub fn event_of(comment: Option<&str>, run: &str) -> Incoming {
+    match comment.and_then(|c| report_of(c, run)) {
+        Some(n) => Incoming::Event(n),
+        None => Incoming::ForeignEvent,
+    }
+}
+
+/// The answer to report `n`: refused with `(code, message)`, or acked with its event's
+/// `action_taken` (anything but MAINTAIN took the reporter's order away).
+pub fn answer(n: u64, refusal: Option<(&str, &str)>, action_taken: Option<&str>) -> Incoming {
+    match refusal {
+        Some((code, message)) => Incoming::Answer {
+            n,
+            refused: Some(format!("{code}: {message}")),
+            order_lost: false,
+        },
+        None => Incoming::Answer {
+            n,
+            refused: None,
+            order_lost: action_taken.is_some_and(|a| a != "MAINTAIN"),
+        },
     }
 }
 
@@ -172,18 +185,39 @@ fn report_ref(reference: &str) -> Option<u64> {
 
 /// The frame of report `n` on `order_id`.
 pub fn report(n: u64, order_id: &str, kind: &str, run: &str) -> String {
+    let mut body = report_body(n, order_id, kind, run);
+    body["type"] = json!("report");
+    body["ref"] = json!(format!("r{n}"));
+    body.to_string()
+}
+
+/// Report `n`'s fields but `type` and `ref`: `order_id`, `kind` and the comment that names it.
+pub fn report_body(n: u64, order_id: &str, kind: &str, run: &str) -> serde_json::Value {
     json!({
-        "type": "report",
-        "ref": format!("r{n}"),
         "order_id": order_id,
         "kind": kind,
         "comment": format!("lg {run} {n}"),
     })
-    .to_string()
 }
 
-/// Waits for the welcome, then does what the role does before it counts as ready: a driver goes
-/// online and sends its location, an observer joins the fleet's room, the admin pings.
+/// What a client in `role` sends, in order, before it counts as ready, each waiting for its
+/// ack: a driver goes online and sends its location, an observer joins the fleet's room, the
+/// admin pings. Each is the message's `type` and its other fields.
+pub fn set_up_requests(role: Role, fleet: &str) -> Vec<(&'static str, serde_json::Value)> {
+    match role {
+        Role::Driver(n) => {
+            let (lat, lng) = driver_location(n);
+            vec![
+                ("status", json!({"status": "online"})),
+                ("location", json!({"lat": lat, "lng": lng})),
+            ]
+        }
+        Role::Observer => vec![("join", json!({"room": format!("fleet:{fleet}")}))],
+        Role::Admin => vec![("ping", json!({}))],
+    }
+}
+
+/// Waits for the welcome, then sends the role's set-up requests (`set_up_requests`).
 pub async fn set_up(ws: &mut Ws, spec: &ClientSpec, fleet: &str) -> Result<(), LoadgenError> {
     let client = spec.index;
     wait_for(ws, client, "welcome", |text| match parse(text) {
@@ -192,23 +226,11 @@ pub async fn set_up(ws: &mut Ws, spec: &ClientSpec, fleet: &str) -> Result<(), L
         _ => Ok(None),
     })
     .await?;
-    match spec.role {
-        Role::Driver(n) => {
-            request(ws, client, json!({"type": "status", "status": "online"})).await?;
-            let (lat, lng) = driver_location(n);
-            request(
-                ws,
-                client,
-                json!({"type": "location", "lat": lat, "lng": lng}),
-            )
-            .await
-        }
-        Role::Observer => {
-            let room = format!("fleet:{fleet}");
-            request(ws, client, json!({"type": "join", "room": room})).await
-        }
-        Role::Admin => request(ws, client, json!({"type": "ping"})).await,
+    for (ty, mut message) in set_up_requests(spec.role, fleet) {
+        message["type"] = json!(ty);
+        request(ws, client, message).await?;
     }
+    Ok(())
 }
 
 /// Sends `message` with ref `setup` and waits for its `ack`.

@@ -1,10 +1,10 @@
 //! One run, phase by phase: connect every client and wait until all are ready, give the reporters
-//! orders (rallypoint, unless `--no-orders`), start the flood clients (`--flood`, flood.rs) and
+//! orders (Rallypoint's engine, unless `--no-orders`), start the flood clients (`--flood`, flood.rs) and
 //! wait until they are set up, send reports at the set rate, stop the flood, wait for the events
 //! still on their way, then stop the clients and sum up. The scheduler is this task; the clients
 //! are tasks of their own (`client.rs`).
 
-use crate::cli::{Args, Protocol};
+use crate::cli::Args;
 use crate::client::{self, ClientSpec, Command, Notice, Role, Shared};
 use crate::error::LoadgenError;
 use crate::flood::{self, FloodTally};
@@ -67,9 +67,10 @@ pub async fn run(args: &Args, fd_limit: u64) -> Result<Summary, LoadgenError> {
         connected: AtomicUsize::new(0),
         notices: notice_tx.clone(),
     });
-    let signer = match args.protocol {
-        Protocol::Rallypoint => Some(Signer::new(&args.token_secret()?, &args.fleet)),
-        Protocol::Socketio => None,
+    let signer = if args.protocol.is_engine() {
+        Some(Signer::new(&args.token_secret()?, &args.fleet))
+    } else {
+        None
     };
     let specs = client_specs(args, signer.as_ref(), &run_id)?;
     let flood_specs = match &signer {
@@ -109,8 +110,8 @@ pub async fn run(args: &Args, fd_limit: u64) -> Result<Summary, LoadgenError> {
         tasks.spawn(client::run(shared.clone(), spec, commands, stop_rx.clone()));
     }
     let progress = tokio::spawn(progress(shared.clone(), flood.clone(), args.clients, total));
-    let rest = match (args.protocol, args.no_orders, &signer) {
-        (Protocol::Rallypoint, false, Some(signer)) => Some(Rest {
+    let rest = match (args.no_orders, &signer) {
+        (false, Some(signer)) => Some(Rest {
             target: target.clone(),
             token: signer.admin_token(&run_id)?,
             fleet: args.fleet.clone(),
@@ -201,7 +202,7 @@ fn client_specs(
     signer: Option<&Signer>,
     run_id: &str,
 ) -> Result<Vec<ClientSpec>, LoadgenError> {
-    let admins = usize::from(args.protocol == Protocol::Rallypoint);
+    let admins = usize::from(args.protocol.is_engine());
     (0..args.clients)
         .map(|index| {
             let role = if index < admins {
@@ -268,7 +269,7 @@ impl Scheduler {
         for driver in 0..self.reporters.len() {
             let order_id: Arc<str> = match &self.rest {
                 Some(rest) => give_order(rest, driver).await?,
-                None if args.protocol == Protocol::Rallypoint => format!("floor-{driver}").into(),
+                None if args.protocol.is_engine() => format!("floor-{driver}").into(),
                 None => "".into(),
             };
             self.reporters[driver].1 = Some(order_id);
