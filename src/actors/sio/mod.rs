@@ -95,8 +95,11 @@ pub struct Post {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub enum FromWs {
-    /// `2probe` arrived on a new WebSocket: end the pending poll with a noop.
+    /// `2probe` arrived on a new WebSocket: end the pending poll with a noop, and every poll
+    /// until the upgrade is done.
     Probing,
+    /// The probed WebSocket closed before the client's `5`: polling goes on.
+    ProbeFailed,
     /// `5` arrived: the session's packets go over this WebSocket from now on.
     Upgraded(WsLink),
     /// A text frame on the session's WebSocket.
@@ -116,6 +119,9 @@ pub struct SioSession {
     queue: Vec<String>,
     /// The ping's timeout, armed from each ping until its pong.
     pong_due: Option<SpawnHandle>,
+    /// Between a probe and the client's `5`: polls are answered with a noop at once (the
+    /// client waits for its last poll to end before it sends `5`).
+    upgrading: bool,
     closed: bool,
     /// The Socket.IO side.
     socket: socket::Socket,
@@ -159,6 +165,7 @@ impl SioSession {
             link,
             queue: Vec::new(),
             pong_due: None,
+            upgrading: false,
             closed: false,
             outbox,
         };
@@ -332,6 +339,9 @@ impl Handler<Poll> for SioSession {
                 )));
                 self.close(ctx, "overlapping polls");
             }
+            Link::Polling { .. } if self.upgrading && self.queue.is_empty() => {
+                let _ = msg.reply.send(Ok(Eio::Noop.encode_text()));
+            }
             Link::Polling { poll } => {
                 *poll = Some(msg.reply);
                 self.flush_poll();
@@ -375,8 +385,10 @@ impl Handler<FromWs> for SioSession {
 
     fn handle(&mut self, msg: FromWs, ctx: &mut Self::Context) {
         match msg {
+            FromWs::ProbeFailed => self.upgrading = false,
             FromWs::Probing => {
                 // End the pending poll so the client can finish the upgrade.
+                self.upgrading = true;
                 if let Link::Polling { poll } = &mut self.link {
                     if let Some(reply) = poll.take() {
                         let _ = reply.send(Ok(Eio::Noop.encode_text()));
@@ -393,6 +405,7 @@ impl Handler<FromWs> for SioSession {
                     l.out.do_send(ws::WsOut::Text(packet));
                 }
                 log::debug!("[WEBSOCKET] socket.io sid={} upgraded", self.short_sid());
+                self.upgrading = false;
                 self.link = Link::Ws(l);
             }
             FromWs::Text(text) => match Eio::decode_text(&text) {

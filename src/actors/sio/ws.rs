@@ -128,8 +128,13 @@ impl Actor for SioWs {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Stage::Carrying(s) = &self.stage {
-            s.do_send(FromWs::Closed { id: self.id });
+        match &self.stage {
+            Stage::Carrying(s) => s.do_send(FromWs::Closed { id: self.id }),
+            Stage::Probing {
+                session,
+                probed: true,
+            } => session.do_send(FromWs::ProbeFailed),
+            _ => {}
         }
     }
 }
