@@ -1,5 +1,6 @@
 //! The connect sequence every transport runs for a new connection: its driver attached (when
-//! the token names one) and its rooms joined, each from its position. The transport then writes
+//! the token names one) and its rooms joined, each from its position; and a client's `join`,
+//! decided by the command layer, then the room joined. The transport then writes
 //! what it got in its own framing (natively `welcome`, `joined` and the replays; over Socket.IO
 //! the CONNECT answer, `connection:status` and the replays with their offsets).
 
@@ -10,6 +11,7 @@ use super::room::{Endpoint, JoinReply};
 use super::session::LeaveRooms;
 use super::{ensure_driver, Deliver, Hub};
 use crate::auth::Claims;
+use crate::commands::session::JoinRoom;
 use crate::error::AppError;
 use crate::protocol::{DriverStatus, Order, Room, SessionId};
 use actix::prelude::*;
@@ -79,4 +81,33 @@ pub async fn connect(c: Connecting) -> Result<Connected, AppError> {
         joined.push((room, reply));
     }
     Ok(Connected { driver, joined })
+}
+
+/// A client's `join` of room `name` by connection `id` (in `joined`, under `claims`): decided by
+/// the command layer (`commands::session::join`), then the room joined with `endpoint`. Answers
+/// the decision (for the ack) and the room's reply (its seq and replay).
+pub fn join(
+    hub: &Arc<Hub>,
+    claims: &Claims,
+    joined: &[Room],
+    name: &str,
+    since: Option<i64>,
+    id: SessionId,
+    endpoint: Endpoint,
+) -> impl std::future::Future<Output = Result<(JoinRoom, JoinReply), AppError>> + 'static {
+    let decided = crate::commands::session::join(hub, claims, joined, name, since);
+    let hub = hub.clone();
+    async move {
+        let join = decided.await?;
+        let reply = hub
+            .rooms
+            .send(Join {
+                room: join.room.clone(),
+                session_id: id,
+                endpoint,
+                since: join.since,
+            })
+            .await??;
+        Ok((join, reply))
+    }
 }

@@ -14,10 +14,11 @@
 
 mod joining;
 mod rights;
+pub(crate) use rights::take_out;
 pub use rights::LeaveRooms;
 
 use super::driver::DetachSession;
-use super::registry::{Join, Leave};
+use super::registry::Leave;
 use super::{ConnectionSlot, Deliver, Hub};
 use crate::auth::{self, Claims};
 use crate::commands::{self, session::SessionCommand, Command, Request};

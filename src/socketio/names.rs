@@ -59,12 +59,8 @@ fn location_update(
     name: &str,
     mut body: Map<String, Value>,
 ) -> Result<Map<String, Value>, EventError> {
-    let missing = |field| EventError::Missing {
-        name: name.to_string(),
-        field,
-    };
     let Some(Value::Object(location)) = body.remove("location") else {
-        return Err(missing("location"));
+        return Err(missing(name, "location"));
     };
     let mut out = Map::new();
     for key in ["lat", "lng", "accuracy", "speed", "heading"] {
@@ -75,10 +71,22 @@ fn location_update(
     if let Some(d) = body.remove("driverId").filter(|v| !v.is_null()) {
         out.insert("driver_id".into(), d);
     }
+    Ok(keep_key(body, out))
+}
+
+fn missing(name: &str, field: &'static str) -> EventError {
+    EventError::Missing {
+        name: name.to_string(),
+        field,
+    }
+}
+
+/// `out` with the event's `idempotency_key`, if it had one.
+fn keep_key(mut body: Map<String, Value>, mut out: Map<String, Value>) -> Map<String, Value> {
     if let Some(k) = body.remove("idempotency_key") {
         out.insert("idempotency_key".into(), k);
     }
-    Ok(out)
+    out
 }
 
 /// `{shipmentId, status}` as an `order_status`'s fields. Those frontends write statuses in
@@ -88,13 +96,9 @@ fn status_update(
     name: &str,
     mut body: Map<String, Value>,
 ) -> Result<Map<String, Value>, EventError> {
-    let missing = |field| EventError::Missing {
-        name: name.to_string(),
-        field,
-    };
     let id = body
         .remove("shipmentId")
-        .ok_or_else(|| missing("shipmentId"))?;
+        .ok_or_else(|| missing(name, "shipmentId"))?;
     let status = match body.remove("status") {
         Some(Value::String(s)) => {
             let s = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
@@ -105,15 +109,12 @@ fn status_update(
             })
         }
         Some(other) => other,
-        None => return Err(missing("status")),
+        None => return Err(missing(name, "status")),
     };
     let mut out = Map::new();
     out.insert("order_id".into(), id);
     out.insert("status".into(), status);
-    if let Some(k) = body.remove("idempotency_key") {
-        out.insert("idempotency_key".into(), k);
-    }
-    Ok(out)
+    Ok(keep_key(body, out))
 }
 
 /// A native server frame read for Socket.IO: what it is, where it stands, and its events.

@@ -103,22 +103,15 @@ impl WsSession {
         name: &str,
         since: Option<i64>,
     ) {
-        let decided = commands::session::join(&self.hub, &self.claims, &self.rooms, name, since);
-        let (hub, id) = (self.hub.clone(), self.id);
-        let endpoint = self.outbox.endpoint();
-        let work = async move {
-            let join = decided.await?;
-            let reply = hub
-                .rooms
-                .send(Join {
-                    room: join.room.clone(),
-                    session_id: id,
-                    endpoint,
-                    since: join.since,
-                })
-                .await??;
-            Ok::<_, AppError>((join, reply))
-        };
+        let work = crate::actors::connect::join(
+            &self.hub,
+            &self.claims,
+            &self.rooms,
+            name,
+            since,
+            self.id,
+            self.outbox.endpoint(),
+        );
         // Waited for: the replay is written before anything live that arrives meanwhile.
         ctx.wait(work.into_actor(self).map(move |res, act, ctx| match res {
             Ok((join, reply)) => {

@@ -10,7 +10,9 @@
 
 use super::WsSession;
 use crate::actors::registry::RevokeRooms;
-use crate::protocol::{LeftReason, Room};
+use crate::actors::room::Endpoint;
+use crate::actors::Hub;
+use crate::protocol::{LeftReason, Room, SessionId};
 use actix::prelude::*;
 use actix_web_actors::ws;
 
@@ -25,27 +27,47 @@ pub struct LeaveRooms {
 impl WsSession {
     /// Takes the session out of those of `rooms` it is in; each room then writes `left`.
     pub(super) fn revoke(&mut self, rooms: Vec<Room>, reason: LeftReason) {
-        let gone: Vec<Room> = rooms
-            .into_iter()
-            .filter(|r| self.rooms.contains(r))
-            .collect();
-        if gone.is_empty() {
-            return;
-        }
-        self.rooms.retain(|r| !gone.contains(r));
-        let names: Vec<String> = gone.iter().map(|r| r.to_string()).collect();
-        log::info!(
-            "[WEBSOCKET] session={} sub={:?} left rooms={names:?} reason={reason}",
+        let gone = take_out(
+            &self.hub,
+            &mut self.rooms,
+            rooms,
             self.id,
-            self.claims.sub
+            self.outbox.endpoint(),
+            reason,
         );
-        self.hub.rooms.do_send(RevokeRooms {
-            rooms: gone,
-            session_id: self.id,
-            endpoint: self.outbox.endpoint(),
+        if !gone.is_empty() {
+            let names: Vec<String> = gone.iter().map(|r| r.to_string()).collect();
+            log::info!(
+                "[WEBSOCKET] session={} sub={:?} left rooms={names:?} reason={reason}",
+                self.id,
+                self.claims.sub
+            );
+        }
+    }
+}
+
+/// Takes connection `id` (in `joined`) out of those of `rooms` it is in, for any transport:
+/// they leave `joined`, and each room hands the connection its `left` through `endpoint`.
+/// Answers the rooms it left.
+pub(crate) fn take_out(
+    hub: &Hub,
+    joined: &mut Vec<Room>,
+    rooms: Vec<Room>,
+    id: SessionId,
+    endpoint: Endpoint,
+    reason: LeftReason,
+) -> Vec<Room> {
+    let gone: Vec<Room> = rooms.into_iter().filter(|r| joined.contains(r)).collect();
+    if !gone.is_empty() {
+        joined.retain(|r| !gone.contains(r));
+        hub.rooms.do_send(RevokeRooms {
+            rooms: gone.clone(),
+            session_id: id,
+            endpoint,
             reason,
         });
     }
+    gone
 }
 
 impl Handler<LeaveRooms> for WsSession {

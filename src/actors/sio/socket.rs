@@ -17,9 +17,9 @@ use super::SioSession;
 use super::{convert, recover};
 use crate::actors::connect::{self, Connected, Connecting};
 use crate::actors::driver::DetachSession;
-use crate::actors::registry::{Join, Leave, RevokeRooms};
+use crate::actors::registry::Leave;
 use crate::actors::room::JoinReply;
-use crate::actors::session::LeaveRooms;
+use crate::actors::session::{take_out, LeaveRooms};
 use crate::actors::{ConnectionSlot, Deliver, Hub, SlotRefused};
 use crate::auth::{self, Claims};
 use crate::commands::{self, session::SessionCommand, Command, Request};
@@ -651,21 +651,15 @@ impl SioSession {
         let Some(live) = self.socket.live.as_ref() else {
             return;
         };
-        let decided = commands::session::join(&self.hub, &live.claims, &live.rooms, &name, since);
-        let (hub, id, endpoint) = (self.hub.clone(), self.socket.id, self.outbox.endpoint());
-        let work = async move {
-            let join = decided.await?;
-            let reply = hub
-                .rooms
-                .send(Join {
-                    room: join.room.clone(),
-                    session_id: id,
-                    endpoint,
-                    since: join.since,
-                })
-                .await??;
-            Ok::<_, AppError>((join, reply))
-        };
+        let work = connect::join(
+            &self.hub,
+            &live.claims,
+            &live.rooms,
+            &name,
+            since,
+            self.socket.id,
+            self.outbox.endpoint(),
+        );
         ctx.wait(work.into_actor(self).map(move |res, act, ctx| match res {
             Ok((join, reply)) => {
                 let body = join.ack(reply.seq);
@@ -713,23 +707,17 @@ impl SioSession {
 
     /// Takes the socket out of those of `rooms` it is in; each room then writes `left`.
     fn revoke(&mut self, rooms: Vec<Room>, reason: LeftReason) {
-        let Some(live) = self.socket.live.as_mut() else {
-            return;
-        };
-        let gone: Vec<Room> = rooms
-            .into_iter()
-            .filter(|r| live.rooms.contains(r))
-            .collect();
-        if gone.is_empty() {
-            return;
+        let endpoint = self.outbox.endpoint();
+        if let Some(live) = self.socket.live.as_mut() {
+            take_out(
+                &self.hub,
+                &mut live.rooms,
+                rooms,
+                self.socket.id,
+                endpoint,
+                reason,
+            );
         }
-        live.rooms.retain(|r| !gone.contains(r));
-        self.hub.rooms.do_send(RevokeRooms {
-            rooms: gone,
-            session_id: self.socket.id,
-            endpoint: self.outbox.endpoint(),
-            reason,
-        });
     }
 
     /// A native frame for this socket, written as its events: a room message once per socket
