@@ -19,10 +19,12 @@ use std::rc::Rc;
 /// publications a busy worker interleaves.
 const KEPT: usize = 8;
 
-/// A frame read: what it is, and each event's head.
+/// A frame read: what it is, each event's head, and its publication id hashed (a recipient
+/// compares it with the ids it sent lately: numbers, not strings).
 pub struct Converted {
     pub ev: ServerEvents,
     pub heads: Vec<SharedEvent>,
+    pub id_hash: Option<u64>,
 }
 
 thread_local! {
@@ -48,7 +50,11 @@ pub fn convert(frame: &ByteString, mode: LocationEvents) -> Option<Rc<Converted>
         .iter()
         .map(|(name, payload)| SharedEvent::from_json_args(name, &[payload]))
         .collect();
-    let converted = Rc::new(Converted { ev, heads });
+    let id_hash = ev.id.as_deref().map(|id| {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
+    });
+    let converted = Rc::new(Converted { ev, heads, id_hash });
     LAST.with(|last| {
         let mut last = last.borrow_mut();
         if last.len() == KEPT {

@@ -448,6 +448,7 @@ impl StreamHandler<fanout::FramesWaiting> for SioSession {
     fn handle(&mut self, _: fanout::FramesWaiting, ctx: &mut Self::Context) {
         let mut frames = Vec::new();
         self.outbox.drain(|f| frames.push(f));
+        crate::stats::messages_out("socketio", frames.len());
         for f in frames {
             self.deliver(ctx, &f);
         }

@@ -70,7 +70,8 @@ struct Live {
     offset: Offset,
     /// `offset` encoded, as the frames carry it.
     offset_text: String,
-    recent: VecDeque<String>,
+    /// The publications sent lately, by `Converted::id_hash`.
+    recent: VecDeque<u64>,
     rate: crate::ratelimit::FrameRate,
     expiry: Option<SpawnHandle>,
     _slot: ConnectionSlot,
@@ -750,20 +751,19 @@ impl SioSession {
                     return; // already had it (a replay overlapping what was live)
                 }
                 live.set_offset();
-                if let Some(id) = &ev.id {
-                    if live.recent.contains(id) {
+                if let Some(id) = converted.id_hash {
+                    if live.recent.contains(&id) {
                         return; // another room's copy of a publication sent already
                     }
                     if live.recent.len() == RECENT_IDS {
                         live.recent.pop_front();
                     }
-                    live.recent.push_back(id.clone());
+                    live.recent.push_back(id);
                 }
                 true
             }
             None => false,
         };
-        crate::stats::messages_out("socketio", 1);
         let frames: Vec<String> = converted
             .heads
             .iter()
