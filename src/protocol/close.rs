@@ -12,3 +12,6 @@ pub const TOO_LARGE: u16 = 1009;
 pub const SERVICE_RESTART: u16 = 1012;
 /// The peer missed heartbeats for 2.5 intervals.
 pub const HEARTBEAT_TIMEOUT: u16 = 1001;
+/// Socket.IO only: the socket was restored on another connection, which holds it now (said in
+/// the `error` event before the DISCONNECT).
+pub const TAKEN_OVER: u16 = 4009;

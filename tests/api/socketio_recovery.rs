@@ -267,3 +267,32 @@ async fn a_publication_had_through_one_room_is_not_replayed_through_another(db: 
     );
 }
 on_both_backends!(a_publication_had_through_one_room_is_not_replayed_through_another);
+
+async fn a_restore_takes_the_socket_over_from_a_connection_still_open(db: TestDb) {
+    let app = spawn_app(db).await;
+    let token = app.dispatcher_token();
+    let mut old = Sio::connect(&app, json!({ "token": token })).await;
+    tick(&app, 1).await;
+    old.events("tick", 1).await;
+    // The client saw a drop the server did not: it reconnects while the old connection is open.
+    let mut new = Sio::connect(&app, old.claim(&token)).await;
+    assert_eq!(new.sid, old.sid, "restored");
+    // The old connection is told why, then disconnected; the new one gets what follows.
+    let (name, args) = old.event().await;
+    assert_eq!(name, "error", "{args:?}");
+    assert_eq!(args[0]["close_code"], 4009, "{args:?}");
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match old.framed.next().await {
+                None | Some(Err(_)) | Some(Ok(ws::Frame::Close(_))) => return true,
+                Some(Ok(ws::Frame::Text(t))) if t.as_ref() == b"41" => {}
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the old connection is closed");
+    tick(&app, 2).await;
+    assert_eq!(numbers(&new.events("tick", 1).await), [2]);
+}
+on_both_backends!(a_restore_takes_the_socket_over_from_a_connection_still_open);

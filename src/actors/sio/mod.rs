@@ -24,25 +24,44 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-/// The open Engine.IO sessions of this node, by sid.
+/// The open Engine.IO sessions of this node, by sid, and which of them holds which Socket.IO
+/// socket (a restore takes a socket over from a connection this node has not seen drop).
 #[derive(Default)]
-pub struct Sessions(Mutex<HashMap<String, Addr<SioSession>>>);
+pub struct Sessions {
+    by_sid: Mutex<HashMap<String, Addr<SioSession>>>,
+    by_socket: Mutex<HashMap<String, Addr<SioSession>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl Sessions {
     pub fn get(&self, sid: &str) -> Option<Addr<SioSession>> {
-        self.lock().get(sid).cloned()
+        lock(&self.by_sid).get(sid).cloned()
     }
 
     fn insert(&self, sid: String, addr: Addr<SioSession>) {
-        self.lock().insert(sid, addr);
+        lock(&self.by_sid).insert(sid, addr);
     }
 
     fn remove(&self, sid: &str) {
-        self.lock().remove(sid);
+        lock(&self.by_sid).remove(sid);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Addr<SioSession>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    /// `addr` now holds socket `socket`; answers the session that held it before, if another.
+    fn hold_socket(&self, socket: &str, addr: Addr<SioSession>) -> Option<Addr<SioSession>> {
+        lock(&self.by_socket)
+            .insert(socket.to_string(), addr.clone())
+            .filter(|old| *old != addr)
+    }
+
+    /// `addr` no longer holds socket `socket` (unless another session took it over since).
+    fn release_socket(&self, socket: &str, addr: &Addr<SioSession>) {
+        let mut sockets = lock(&self.by_socket);
+        if sockets.get(socket) == Some(addr) {
+            sockets.remove(socket);
+        }
     }
 }
 
@@ -309,10 +328,10 @@ impl Actor for SioSession {
         });
     }
 
-    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+    fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
         self.closed = true;
         self.hub.socketio.remove(&self.sid);
-        self.socket_closed();
+        self.socket_closed(ctx);
         Running::Stop
     }
 }

@@ -439,6 +439,23 @@ impl SioSession {
             live.claims.role,
             live.socket_id
         );
+        // A connection of this node that still holds the socket (its client saw the drop
+        // first) is closed: the socket is this connection's now.
+        if let Some(old) = self
+            .hub
+            .socketio
+            .hold_socket(&live.socket_id, ctx.address())
+        {
+            log::info!(
+                "[WEBSOCKET] socket.io socket={} taken over by session={}",
+                live.socket_id,
+                self.socket.id
+            );
+            old.do_send(Deliver::Close {
+                code: crate::protocol::close::TAKEN_OVER,
+                reason: "this socket was restored on another connection".into(),
+            });
+        }
         self.send_packet(ctx, &answer);
         self.arm_expiry(ctx);
         let Connected { driver, joined } = c;
@@ -786,10 +803,13 @@ impl SioSession {
     }
 
     /// The session ended: out of its rooms, its driver detached.
-    pub(super) fn socket_closed(&mut self) {
+    pub(super) fn socket_closed(&mut self, ctx: &mut Context<Self>) {
         let Some(live) = self.socket.live.take() else {
             return;
         };
+        self.hub
+            .socketio
+            .release_socket(&live.socket_id, &ctx.address());
         let id = self.socket.id;
         self.hub.session_closed(id);
         self.hub.rooms.do_send(Leave {
