@@ -32,6 +32,26 @@ pub struct Settings {
     pub risk: RiskSettings,
     pub limits: LimitSettings,
     pub socketio: SocketIoSettings,
+    pub cluster: ClusterSettings,
+}
+
+/// Several nodes on one database (SPEC 12): `redis_url` empty means this node is alone.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterSettings {
+    pub redis_url: String,
+    /// The prefix of this cluster's Redis channels.
+    pub namespace: String,
+    /// The longest wait between two attempts to reach Redis again.
+    pub reconnect_max_ms: u64,
+}
+
+impl ClusterSettings {
+    pub fn enabled(&self) -> bool {
+        !self.redis_url.trim().is_empty()
+    }
+    pub fn reconnect_max(&self) -> Duration {
+        Duration::from_millis(self.reconnect_max_ms.max(1))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -270,6 +290,37 @@ impl Settings {
                 "recovery_s and connect_timeout_ms must be at least 1",
             );
         }
+        if self.cluster.enabled() {
+            if !self.cluster.redis_url.starts_with("redis://") {
+                return invalid(
+                    "cluster.redis_url",
+                    "must be redis://HOST:PORT[/DB], e.g. redis://127.0.0.1:6379",
+                );
+            }
+            let ns = &self.cluster.namespace;
+            if ns.is_empty()
+                || !ns
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
+                return invalid(
+                    "cluster.namespace",
+                    "must be letters, digits, `_`, `-` or `.`, e.g. rallypoint",
+                );
+            }
+            if self.auth.secret.is_empty() && self.auth.public_key_pem.trim().is_empty() {
+                return invalid(
+                    "auth.secret",
+                    "a cluster needs the same token secret on every node: set auth.secret (make one with `openssl rand -hex 32`) or auth.public_key_pem",
+                );
+            }
+            if !self.database.url.starts_with("postgres") {
+                return invalid(
+                    "database.url",
+                    "a cluster's nodes share one PostgreSQL database: set postgres://... (SQLite is one node's file)",
+                );
+            }
+        }
         for origin in &self.server.cors_origins {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/');
@@ -384,6 +435,26 @@ mod tests {
         assert_eq!(s.server.bind, "127.0.0.1:8000");
         assert_eq!(s.dispatch.reassign_threshold, 0.7);
         assert_eq!(s.realtime.client_timeout(), Duration::from_millis(12_500));
+    }
+
+    #[test]
+    fn a_cluster_needs_one_secret_for_all_nodes_and_a_shared_postgresql() {
+        let mut s = defaults();
+        assert!(!s.cluster.enabled(), "alone by default: no Redis needed");
+        s.cluster.redis_url = "redis://127.0.0.1:6379".into();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("auth.secret") && e.contains("every node"), "{e}");
+        s.auth.secret = "a".repeat(64);
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("database.url") && e.contains("PostgreSQL"),
+            "{e}"
+        );
+        s.database.url = "postgres://postgres@127.0.0.1/test".into();
+        s.validate().unwrap();
+        s.cluster.redis_url = "127.0.0.1:6379".into();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("cluster.redis_url"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod actors;
 pub mod auth;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod db;

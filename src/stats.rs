@@ -155,6 +155,19 @@ fn describe() {
     );
 }
 
+/// Whether this node's cluster bus is connected (1) or not (0); absent on a node alone.
+pub fn cluster_state(up: bool) {
+    gauge!("rallypoint_cluster_bus_up").set(if up { 1.0 } else { 0.0 });
+    if !up {
+        counter!("rallypoint_cluster_bus_lost_total").increment(1);
+    }
+}
+
+/// A message the bus could not publish (the other nodes read it from the database).
+pub fn cluster_publish_failed() {
+    counter!("rallypoint_cluster_publish_failed_total").increment(1);
+}
+
 pub fn session_opened(role: &'static str) {
     gauge!("rallypoint_sessions", "role" => role).increment(1.0);
 }

@@ -72,6 +72,8 @@ pub struct Hub {
     pub socketio: sio::Sessions,
     /// Signs and checks Socket.IO recovery pids.
     pub pid_key: crate::socketio::PidKey,
+    /// Where published messages go beyond this node (`cluster`).
+    pub broker: crate::cluster::Broker,
 }
 
 /// One of `limits.max_connections`, and one of its `sub`'s `limits.max_connections_per_sub`,
@@ -155,6 +157,8 @@ impl Hub {
     ) -> Hub {
         let settings_rest_limit = settings.limits.rest_per_sub_per_sec;
         let pid_key = pid_key(&settings);
+        let node_id = uuid::Uuid::new_v4().to_string();
+        let broker = crate::cluster::Broker::start(&settings, &node_id, rooms.clone());
         Hub {
             settings,
             pool,
@@ -167,7 +171,7 @@ impl Hub {
             connections: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             started: std::time::Instant::now(),
-            node_id: uuid::Uuid::new_v4().to_string(),
+            node_id,
             actions_running: AtomicUsize::new(0),
             shutting_down: Default::default(),
             sessions: Default::default(),
@@ -179,6 +183,7 @@ impl Hub {
             room_replays_reading: AtomicUsize::new(0),
             socketio: sio::Sessions::default(),
             pid_key,
+            broker,
         }
     }
 

@@ -111,6 +111,7 @@ impl RoomRegistry {
             .upgrade()
             .ok_or_else(|| AppError::internal("the engine is shutting down"))?;
         let r = room.clone();
+        hub.broker.watch(room);
         let addr =
             RoomActor::start_in_arbiter(&hub.engine.clone(), move |_| RoomActor::new(hub, r));
         self.rooms.insert(
@@ -205,12 +206,18 @@ impl Handler<Publish> for RoomRegistry {
 
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
         let mut by_room: BTreeMap<Room, Vec<(i64, &'static str, ByteString)>> = BTreeMap::new();
+        let hub = self.hub.upgrade();
         for p in msg.messages {
             crate::stats::room_event_published(p.room.kind());
+            let text: ByteString = p.text.into();
+            // The other nodes' rooms (the broker seam: nothing leaves a node that is alone).
+            if let Some(h) = &hub {
+                h.broker.sequenced(&p.room, p.seq, &text);
+            }
             by_room
                 .entry(p.room)
                 .or_default()
-                .push((p.seq, p.kind, p.text.into()));
+                .push((p.seq, p.kind, text));
         }
         // Only rooms with an actor have members. The messages are in the database already: a
         // room started later reads its seq there and replays from it.
@@ -234,6 +241,9 @@ impl Handler<PublishEphemeral> for RoomRegistry {
     type Result = ResponseFuture<usize>;
 
     fn handle(&mut self, msg: PublishEphemeral, _: &mut Context<Self>) -> Self::Result {
+        if let Some(h) = self.hub.upgrade() {
+            h.broker.ephemeral(&msg.room, &msg.text);
+        }
         // An ephemeral message to a room nobody is in reaches nobody: no actor is started for it.
         let addr = self.running(&msg.room);
         Box::pin(async move {
@@ -264,6 +274,62 @@ impl Handler<RoomIdle> for RoomRegistry {
         }
         if let Some(r) = self.rooms.remove(&msg.room) {
             r.addr.do_send(room::StopRoom);
+            if let Some(h) = self.hub.upgrade() {
+                h.broker.unwatch(&msg.room);
+            }
+        }
+    }
+}
+
+/// A message another node published (`cluster::bus`): to this node's room, if it runs one
+/// (a node with no member in a room does not listen to it), never back to the bus.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Remote {
+    pub room: Room,
+    /// The room's seq; `None` for an ephemeral message.
+    pub seq: Option<i64>,
+    pub text: ByteString,
+}
+
+impl Handler<Remote> for RoomRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Remote, _: &mut Context<Self>) {
+        let Some(addr) = self.running(&msg.room) else {
+            return;
+        };
+        let kind = crate::protocol::server::frame_type(&msg.text);
+        match msg.seq {
+            Some(seq) => addr.do_send(room::PublishSequenced {
+                messages: vec![(seq, kind, msg.text)],
+            }),
+            None => addr.do_send(room::PublishEphemeral {
+                kind,
+                text: msg.text,
+            }),
+        }
+    }
+}
+
+/// The bus came back: every running room re-reads what was committed while it was away.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CatchUpAll;
+
+impl Handler<CatchUpAll> for RoomRegistry {
+    type Result = ();
+
+    fn handle(&mut self, _: CatchUpAll, _: &mut Context<Self>) {
+        let rooms: Vec<Room> = self.rooms.keys().cloned().collect();
+        log::info!(
+            "[CLUSTER] {} rooms re-read what the bus missed",
+            rooms.len()
+        );
+        for r in rooms {
+            if let Some(addr) = self.running(&r) {
+                addr.do_send(room::CatchUp);
+            }
         }
     }
 }

@@ -115,6 +115,12 @@ pub struct PublishEphemeral {
     pub text: ByteString,
 }
 
+/// Re-reads from the database what was committed after the last seq delivered (the cluster's
+/// bus was away: `registry::CatchUpAll`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CatchUp;
+
 /// Stops the room: sent by the registry, which has forgotten it and routes nothing more to it.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -505,6 +511,39 @@ impl Handler<PublishSequenced> for RoomActor {
             self.last_seq,
         );
         MessageResult(delivered)
+    }
+}
+
+impl Handler<CatchUp> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, _: CatchUp, ctx: &mut Context<Self>) {
+        let (pool, name, from) = (self.hub.pool.clone(), self.name.clone(), self.last_seq);
+        let limit = self.hub.settings.realtime.history_per_room.max(1);
+        let read = async move {
+            db::run(&pool, move |c| {
+                Ok(queries::rooms::since(c, &name, from, limit)?)
+            })
+            .await
+        };
+        ctx.wait(read.into_actor(self).map(|rows, act, ctx| {
+            match rows {
+                Ok(rows) => {
+                    let mut batch = Vec::new();
+                    for row in rows {
+                        let kind = server::frame_type(&row.payload);
+                        act.accept(row.seq, kind, row.payload.into(), &mut batch);
+                    }
+                    act.fan_out(batch);
+                }
+                Err(e) => log::error!(
+                    "[CLUSTER] room={:?} catch-up read failed: {}",
+                    act.name,
+                    crate::telemetry::q(&e.to_string())
+                ),
+            }
+            act.arm_gap_check(ctx);
+        }));
     }
 }
 

@@ -61,6 +61,8 @@ async fn health(hub: web::Data<Hub>, cache: web::Data<HealthCache>) -> HttpRespo
         "uptime_s": hub.started.elapsed().as_secs(),
         "connections": hub.connections.load(Ordering::Relaxed),
         "database": if db_ok { "ok" } else { "unreachable" },
+        // `off` alone, `up`, or `degraded` while Redis is away (still 200: this node serves).
+        "cluster": hub.broker.state().as_str(),
     });
     if db_ok {
         HttpResponse::Ok().json(body)

@@ -506,6 +506,25 @@ impl WsClient {
     }
 
     /// The first message (kept or new) matching `pred`; `None` when the socket closes first.
+    /// Like `try_find`, waiting at most `d`.
+    pub async fn try_find_within(
+        &mut self,
+        pred: impl Fn(&Value) -> bool,
+        d: std::time::Duration,
+    ) -> Option<Value> {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            let m = self.read_by(deadline).await?;
+            if pred(&m) {
+                return Some(m);
+            }
+            self.backlog.push_back(m);
+        }
+    }
+
     pub async fn try_find(&mut self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
         if let Some(i) = self.backlog.iter().position(&pred) {
             return self.backlog.remove(i);

@@ -9,6 +9,7 @@ mod actors;
 mod authz;
 mod bad_input;
 mod caps;
+mod cluster;
 mod copies;
 mod durability;
 mod emergency;
