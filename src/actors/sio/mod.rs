@@ -6,12 +6,15 @@
 //! This file is the Engine.IO part: the transport under the session (HTTP long-polling, then a
 //! WebSocket after the upgrade, or a WebSocket from the start), the packets waiting for a poll,
 //! and the server's heartbeat (ping every `socketio.ping_interval_ms`, closed when no pong came
-//! within `socketio.ping_timeout_ms`). `socket` is the Socket.IO part on top: CONNECT with its
-//! token, events as commands, acks, room events with their offsets. `ws` is the WebSocket actor
-//! that carries the session's packets once it upgraded. `Sessions` is the table of open sids the
-//! HTTP routes look sessions up in.
+//! within `socketio.ping_timeout_ms`). `socket` is the Socket.IO part on top (with `connecting`:
+//! CONNECT with its token or a restore, and `events`: events as commands), acks, room events with
+//! their offsets; `recover` decides restores, `convert` reads room frames once per worker. `ws`
+//! is the WebSocket actor that carries the session's packets once it upgraded. `Sessions` is
+//! the table of open sids the HTTP routes look sessions up in.
 
+mod connecting;
 mod convert;
+mod events;
 mod recover;
 mod socket;
 pub mod ws;
