@@ -252,6 +252,10 @@ pub struct OrderParties<'a> {
 /// Who may join which room (SPEC 3, 10). `order` says whose an order is, for order rooms.
 pub fn may_join(claims: &Claims, room: &Room, order: OrderParties<'_>) -> bool {
     if claims.role == Role::Observer {
+        // A customer's or a partner's room is theirs and the staff's alone, whatever the patterns.
+        if matches!(room, Room::Customer(_) | Room::Partner(_)) {
+            return false;
+        }
         return claims
             .rooms
             .as_deref()
@@ -390,6 +394,9 @@ mod tests {
         assert!(may_join(&c, &Room::fleet("north"), none));
         assert!(!may_join(&c, &Room::fleet("south"), none));
         assert!(!may_join(&c, &Room::Dispatch, none));
+        c.rooms = Some(vec!["*".into()]);
+        assert!(!may_join(&c, &Room::Customer("C1".into()), none));
+        assert!(!may_join(&c, &Room::Partner("P1".into()), none));
     }
 
     fn customer(id: &str) -> Claims {

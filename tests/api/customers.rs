@@ -4,7 +4,7 @@
 //! token without its id claim. Partners place orders as themselves and cancel their own pending
 //! ones.
 
-use crate::helpers::{spawn_app, TestApp, TestDb, WsClient};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestDb, WsClient};
 use crate::on_both_backends;
 use rallypoint::auth::Claims;
 use rallypoint::protocol::Role;
@@ -271,3 +271,27 @@ async fn a_customer_or_partner_token_without_its_id_is_refused(db: TestDb) {
     }
 }
 on_both_backends!(a_customer_or_partner_token_without_its_id_is_refused);
+
+async fn the_dev_login_signs_customers_and_partners_with_their_id(db: TestDb) {
+    let app = spawn_app_with(db, |s| s.auth.dev_login = true).await;
+    let anyone = app.admin_token();
+    for (role, field) in [("customer", "customer_id"), ("partner", "partner_id")] {
+        let (status, body) = app
+            .post_json(
+                "/api/v1/dev/login",
+                &json!({"sub":"x","role":role}),
+                &anyone,
+            )
+            .await;
+        assert_eq!(status, 400, "{role}: {body}");
+        let mut login = json!({"sub":"x","role":role});
+        login[field] = json!("X-1");
+        let (status, body) = app.post_json("/api/v1/dev/login", &login, &anyone).await;
+        assert_eq!(status, 200, "{role}: {body}");
+        let token = body["token"].as_str().expect("a token");
+        let c = app.ws(token).await;
+        let room = format!("{role}:X-1");
+        assert!(c.welcome["rooms"].get(&room).is_some(), "{}", c.welcome);
+    }
+}
+on_both_backends!(the_dev_login_signs_customers_and_partners_with_their_id);
