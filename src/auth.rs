@@ -28,6 +28,12 @@ pub struct Claims {
     /// A driver's display name, used when the driver is registered on first connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A customer's id (SPEC 10): the orders it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// A partner's id (a restaurant or shipper, SPEC 10): the orders it places.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
     pub exp: i64,
     pub iat: i64,
 }
@@ -49,6 +55,8 @@ impl Claims {
             fleet: fleet.to_string(),
             rooms: None,
             name: None,
+            customer_id: None,
+            partner_id: None,
             exp: now + ttl_s,
             iat: now,
         }
@@ -59,6 +67,44 @@ impl Claims {
         match self.role {
             Role::Driver => self.driver_id.as_ref(),
             _ => None,
+        }
+    }
+
+    /// The customer this token speaks for, when it is a customer's.
+    pub fn customer(&self) -> Option<&str> {
+        match self.role {
+            Role::Customer => self.customer_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The partner this token speaks for, when it is a partner's.
+    pub fn partner(&self) -> Option<&str> {
+        match self.role {
+            Role::Partner => self.partner_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Refuses a token whose role needs an id claim it does not carry: a driver without
+    /// `driver_id`, a customer without `customer_id`, a partner without `partner_id`.
+    pub fn check_identity(&self) -> Result<(), AppError> {
+        let missing = match self.role {
+            Role::Driver if self.driver_id.is_none() => Some("driver_id"),
+            Role::Customer if self.customer_id.as_deref().is_none_or(str::is_empty) => {
+                Some("customer_id")
+            }
+            Role::Partner if self.partner_id.as_deref().is_none_or(str::is_empty) => {
+                Some("partner_id")
+            }
+            _ => None,
+        };
+        match missing {
+            Some(claim) => Err(AppError::Unauthorized(format!(
+                "a {}'s token must carry `{claim}`",
+                self.role
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -139,11 +185,7 @@ impl TokenKeys {
                 _ => AppError::Unauthorized(format!("the token is invalid: {e}")),
             })?;
         let claims = data.claims;
-        if claims.role == Role::Driver && claims.driver_id.is_none() {
-            return Err(AppError::Unauthorized(
-                "a driver's token must carry `driver_id`".into(),
-            ));
-        }
+        claims.check_identity()?;
         Ok(claims)
     }
 }
@@ -199,9 +241,21 @@ pub fn pattern_admits(patterns: &[String], room: &str) -> bool {
     })
 }
 
-/// Who may join which room (SPEC 3). `order_driver` is the order's current driver, for order rooms.
-pub fn may_join(claims: &Claims, room: &Room, order_driver: Option<&DriverId>) -> bool {
+/// Whose an order is, for the right to its room: its current driver and its customer, as the
+/// order's actor holds them. `None` of both for any other room, or an order not active.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderParties<'a> {
+    pub driver: Option<&'a DriverId>,
+    pub customer: Option<&'a str>,
+}
+
+/// Who may join which room (SPEC 3, 10). `order` says whose an order is, for order rooms.
+pub fn may_join(claims: &Claims, room: &Room, order: OrderParties<'_>) -> bool {
     if claims.role == Role::Observer {
+        // A customer's or a partner's room is theirs and the staff's alone, whatever the patterns.
+        if matches!(room, Room::Customer(_) | Room::Partner(_)) {
+            return false;
+        }
         return claims
             .rooms
             .as_deref()
@@ -214,10 +268,14 @@ pub fn may_join(claims: &Claims, room: &Room, order_driver: Option<&DriverId>) -
         (Role::Driver, Room::Fleet(f)) => *f == claims.fleet,
         (Role::Driver, Room::Driver(id)) => claims.driver_id.as_ref() == Some(id),
         (Role::Driver, Room::Order(_)) => {
-            order_driver.is_some() && claims.driver_id.as_ref() == order_driver
+            order.driver.is_some() && claims.driver_id.as_ref() == order.driver
         }
-        (Role::Driver, Room::Dispatch) => false,
-        (Role::Observer, _) => false,
+        (Role::Customer, Room::Customer(id)) => claims.customer() == Some(id.as_str()),
+        (Role::Customer, Room::Order(_)) => {
+            order.customer.is_some() && claims.customer() == order.customer
+        }
+        (Role::Partner, Room::Partner(id)) => claims.partner() == Some(id.as_str()),
+        (Role::Driver | Role::Customer | Role::Partner | Role::Observer, _) => false,
     }
 }
 
@@ -234,6 +292,14 @@ pub fn default_rooms(claims: &Claims) -> Vec<Room> {
         // `dispatch` alone: it gets every publication a fleet room does that staff need, and
         // default rooms never overlap for one publication (SPEC 3). Fleet rooms are a `join` away.
         Role::Dispatcher | Role::Admin => vec![Room::Dispatch],
+        Role::Customer => claims
+            .customer()
+            .map(|c| vec![Room::Customer(c.to_string())])
+            .unwrap_or_default(),
+        Role::Partner => claims
+            .partner()
+            .map(|p| vec![Room::Partner(p.to_string())])
+            .unwrap_or_default(),
         Role::Observer => vec![],
     }
 }
@@ -303,23 +369,95 @@ mod tests {
     #[test]
     fn drivers_join_only_their_own_rooms() {
         let c = Claims::new("u1", Role::Driver, Some("D1".into()), "north", 60);
-        assert!(may_join(&c, &Room::fleet("north"), None));
-        assert!(!may_join(&c, &Room::fleet("south"), None));
-        assert!(may_join(&c, &Room::Driver("D1".into()), None));
-        assert!(!may_join(&c, &Room::Driver("D2".into()), None));
-        assert!(!may_join(&c, &Room::Dispatch, None));
+        let none = OrderParties::default();
+        assert!(may_join(&c, &Room::fleet("north"), none));
+        assert!(!may_join(&c, &Room::fleet("south"), none));
+        assert!(may_join(&c, &Room::Driver("D1".into()), none));
+        assert!(!may_join(&c, &Room::Driver("D2".into()), none));
+        assert!(!may_join(&c, &Room::Dispatch, none));
+        assert!(!may_join(&c, &Room::Customer("C1".into()), none));
         let d1 = DriverId::from("D1");
-        assert!(may_join(&c, &Room::Order("O1".into()), Some(&d1)));
-        assert!(!may_join(&c, &Room::Order("O1".into()), None));
+        let held = OrderParties {
+            driver: Some(&d1),
+            customer: None,
+        };
+        assert!(may_join(&c, &Room::Order("O1".into()), held));
+        assert!(!may_join(&c, &Room::Order("O1".into()), none));
     }
 
     #[test]
     fn observers_join_only_rooms_matching_their_patterns() {
         let mut c = Claims::new("o1", Role::Observer, None, "default", 60);
         c.rooms = Some(vec!["order:*".into(), "fleet:north".into()]);
-        assert!(may_join(&c, &Room::Order("X".into()), None));
-        assert!(may_join(&c, &Room::fleet("north"), None));
-        assert!(!may_join(&c, &Room::fleet("south"), None));
-        assert!(!may_join(&c, &Room::Dispatch, None));
+        let none = OrderParties::default();
+        assert!(may_join(&c, &Room::Order("X".into()), none));
+        assert!(may_join(&c, &Room::fleet("north"), none));
+        assert!(!may_join(&c, &Room::fleet("south"), none));
+        assert!(!may_join(&c, &Room::Dispatch, none));
+        c.rooms = Some(vec!["*".into()]);
+        assert!(!may_join(&c, &Room::Customer("C1".into()), none));
+        assert!(!may_join(&c, &Room::Partner("P1".into()), none));
+    }
+
+    fn customer(id: &str) -> Claims {
+        let mut c = Claims::new("c1", Role::Customer, None, "default", 60);
+        c.customer_id = Some(id.into());
+        c
+    }
+
+    #[test]
+    fn customers_join_their_own_room_and_their_own_orders_only() {
+        let c = customer("C1");
+        let none = OrderParties::default();
+        assert_eq!(default_rooms(&c), vec![Room::Customer("C1".into())]);
+        assert!(may_join(&c, &Room::Customer("C1".into()), none));
+        assert!(!may_join(&c, &Room::Customer("C2".into()), none));
+        let d1 = DriverId::from("D1");
+        let of = |customer| OrderParties {
+            driver: Some(&d1),
+            customer,
+        };
+        assert!(may_join(&c, &Room::Order("O1".into()), of(Some("C1"))));
+        assert!(!may_join(&c, &Room::Order("O1".into()), of(Some("C2"))));
+        assert!(!may_join(&c, &Room::Order("O1".into()), of(None)));
+        for room in [
+            Room::Dispatch,
+            Room::fleet("default"),
+            Room::Driver("D1".into()),
+            Room::Partner("C1".into()),
+        ] {
+            assert!(!may_join(&c, &room, of(Some("C1"))), "{room}");
+        }
+    }
+
+    #[test]
+    fn partners_join_their_own_room_only_and_staff_any_customer_or_partner_room() {
+        let mut p = Claims::new("p1", Role::Partner, None, "default", 60);
+        p.partner_id = Some("P1".into());
+        let none = OrderParties::default();
+        assert_eq!(default_rooms(&p), vec![Room::Partner("P1".into())]);
+        assert!(may_join(&p, &Room::Partner("P1".into()), none));
+        assert!(!may_join(&p, &Room::Partner("P2".into()), none));
+        assert!(!may_join(&p, &Room::Order("O1".into()), none));
+        assert!(!may_join(&p, &Room::Dispatch, none));
+        for role in [Role::Admin, Role::Dispatcher] {
+            let staff = Claims::new("s", role, None, "default", 60);
+            assert!(may_join(&staff, &Room::Partner("P1".into()), none));
+            assert!(may_join(&staff, &Room::Customer("C1".into()), none));
+        }
+        let d = Claims::new("d", Role::Driver, Some("D1".into()), "default", 60);
+        assert!(!may_join(&d, &Room::Customer("C1".into()), none));
+    }
+
+    #[test]
+    fn a_customer_or_partner_token_without_its_id_is_unauthorized() {
+        let keys = TokenKeys::from_settings(&settings()).unwrap();
+        for role in [Role::Customer, Role::Partner] {
+            let bare = Claims::new("u", role, None, "default", 60);
+            let e = keys.verify(&keys.sign(&bare).unwrap()).unwrap_err();
+            assert!(matches!(e, AppError::Unauthorized(_)), "{role}");
+        }
+        let c = customer("C1");
+        assert_eq!(keys.verify(&keys.sign(&c).unwrap()).unwrap(), c);
     }
 }

@@ -84,6 +84,8 @@ pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
             eta: None,
             created_at: now,
             updated_at: now,
+            customer_id: None,
+            partner_id: None,
         };
         hub.dispatcher
             .send(CreateOrder {

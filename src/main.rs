@@ -1,7 +1,7 @@
 //! The `rallypoint` command: `serve` (the default), `migrate`, `token` and `demo`.
 //! Parses the command, loads configuration (exit 2 when it is bad), calls into the library.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use rallypoint::auth::{Claims, TokenKeys};
 use rallypoint::config::Settings;
 use rallypoint::protocol::{DriverId, Role};
@@ -29,32 +29,43 @@ enum Command {
     /// Run the database migrations and exit.
     Migrate,
     /// Print a signed token on stdout and nothing else.
-    Token {
-        #[arg(long)]
-        sub: String,
-        /// admin, dispatcher, driver or observer.
-        #[arg(long)]
-        role: String,
-        #[arg(long)]
-        driver_id: Option<String>,
-        #[arg(long, default_value = "default")]
-        fleet: String,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 3600)]
-        ttl: i64,
-        /// A driver's display name.
-        #[arg(long)]
-        name: Option<String>,
-        /// Room patterns an observer may join, comma-separated (e.g. `order:*,fleet:north`).
-        #[arg(long)]
-        rooms: Option<String>,
-    },
+    Token(TokenArgs),
     /// Serve with the demo fleet and orders loaded and the dev login on.
     Demo {
         /// Serve on a non-loopback `server.bind` too: anyone who can reach it gets any token.
         #[arg(long)]
         public: bool,
     },
+}
+
+/// What `rallypoint token` signs.
+#[derive(Args)]
+struct TokenArgs {
+    #[arg(long)]
+    sub: String,
+    /// admin, dispatcher, driver, observer, customer or partner.
+    #[arg(long)]
+    role: String,
+    /// A driver's id (needed with --role driver).
+    #[arg(long)]
+    driver_id: Option<String>,
+    /// A customer's id (needed with --role customer): the orders it follows.
+    #[arg(long)]
+    customer_id: Option<String>,
+    /// A partner's id (needed with --role partner): the orders it places.
+    #[arg(long)]
+    partner_id: Option<String>,
+    #[arg(long, default_value = "default")]
+    fleet: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: i64,
+    /// A driver's display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Room patterns an observer may join, comma-separated (e.g. `order:*,fleet:north`).
+    #[arg(long)]
+    rooms: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -68,19 +79,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Token {
-            sub,
-            role,
-            driver_id,
-            fleet,
-            ttl,
-            name,
-            rooms,
-        } => {
+        Command::Token(args) => {
             // Logs go to stderr: stdout carries the token alone.
             telemetry::init_with_default("warn");
-            resolve_secret(&mut settings)
-                .and_then(|()| token(&settings, sub, &role, driver_id, fleet, ttl, name, rooms))
+            resolve_secret(&mut settings).and_then(|()| token(&settings, args))
         }
         Command::Migrate => {
             telemetry::init();
@@ -138,28 +140,28 @@ fn demo_may_bind(settings: &Settings, public: bool) -> Result<(), Failure> {
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn token(
-    settings: &Settings,
-    sub: String,
-    role: &str,
-    driver_id: Option<String>,
-    fleet: String,
-    ttl: i64,
-    name: Option<String>,
-    rooms: Option<String>,
-) -> Result<(), Failure> {
-    let role: Role = role.parse().map_err(|e| (2, format!("--role: {e}")))?;
-    if role == Role::Driver && driver_id.is_none() {
-        return Err((2, "--role driver needs --driver-id".into()));
+fn token(settings: &Settings, a: TokenArgs) -> Result<(), Failure> {
+    let role: Role = a.role.parse().map_err(|e| (2, format!("--role: {e}")))?;
+    let needs = match role {
+        Role::Driver if a.driver_id.is_none() => Some("--driver-id"),
+        Role::Customer if a.customer_id.is_none() => Some("--customer-id"),
+        Role::Partner if a.partner_id.is_none() => Some("--partner-id"),
+        _ => None,
+    };
+    if let Some(flag) = needs {
+        return Err((2, format!("--role {role} needs {flag}")));
     }
-    if ttl <= 0 {
+    if a.ttl <= 0 {
         return Err((2, "--ttl must be a positive number of seconds".into()));
     }
     let keys = TokenKeys::from_settings(&settings.auth).map_err(|e| (2, e))?;
-    let mut claims = Claims::new(&sub, role, driver_id.map(DriverId), &fleet, ttl);
-    claims.name = name;
-    claims.rooms = rooms.map(|r| r.split(',').map(|s| s.trim().to_string()).collect());
+    let mut claims = Claims::new(&a.sub, role, a.driver_id.map(DriverId), &a.fleet, a.ttl);
+    claims.name = a.name;
+    claims.customer_id = a.customer_id;
+    claims.partner_id = a.partner_id;
+    claims.rooms = a
+        .rooms
+        .map(|r| r.split(',').map(|s| s.trim().to_string()).collect());
     let token = keys.sign(&claims).map_err(|e| (1, e.to_string()))?;
     println!("{token}");
     Ok(())

@@ -62,6 +62,46 @@ fn token_prints_only_a_jwt() {
 }
 
 #[test]
+fn token_signs_a_customer_or_partner_with_its_id_and_refuses_one_without() {
+    use rallypoint::auth::TokenKeys;
+    use rallypoint::config::AuthSettings;
+    let secret = "a-cli-test-secret-that-is-at-least-32-bytes";
+    let keys = TokenKeys::from_settings(&AuthSettings {
+        secret: secret.into(),
+        public_key_pem: String::new(),
+        leeway_s: 0,
+        dev_login: false,
+        dev_token_ttl_s: 60,
+    })
+    .unwrap();
+    for (role, flag) in [("customer", "--customer-id"), ("partner", "--partner-id")] {
+        let bare = rallypoint()
+            .env("RALLYPOINT_AUTH__SECRET", secret)
+            .args(["token", "--sub", "shop", "--role", role])
+            .output()
+            .unwrap();
+        assert_eq!(bare.status.code(), Some(2), "{role}");
+        let err = String::from_utf8_lossy(&bare.stderr);
+        assert!(err.contains(flag), "{err}");
+        let out = rallypoint()
+            .env("RALLYPOINT_AUTH__SECRET", secret)
+            .args(["token", "--sub", "shop", "--role", role, flag, "X-1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{role}");
+        let claims = keys
+            .verify(String::from_utf8(out.stdout).unwrap().trim_end())
+            .unwrap();
+        assert_eq!(claims.role.as_str(), role);
+        let id = match role {
+            "customer" => claims.customer_id,
+            _ => claims.partner_id,
+        };
+        assert_eq!(id.as_deref(), Some("X-1"));
+    }
+}
+
+#[test]
 fn a_bad_value_exits_2_and_names_the_key() {
     let out = rallypoint()
         .arg("migrate")

@@ -68,11 +68,13 @@ pub struct SetDeliveryStatus {
     pub answer: Option<AnswerKey>,
 }
 
-/// A dispatcher or admin cancels the order.
+/// A dispatcher or admin cancels the order; or a partner, only its own and only while pending.
 #[derive(Message)]
 #[rtype(result = "Result<Order, AppError>")]
 pub struct Cancel {
     pub by: String,
+    /// The partner cancelling, when it is one.
+    pub partner: Option<String>,
     pub answer: Option<AnswerKey>,
 }
 
@@ -87,7 +89,9 @@ impl OrderActor {
         OrderActor { hub, state }
     }
 
-    /// The `order_updated` announcing `next`: one publication to its room and `dispatch`.
+    /// The `order_updated` announcing `next`: one publication (one `id`) to its room, `dispatch`,
+    /// and its customer's and partner's rooms when it has them (SPEC 10). Only this message goes
+    /// to those rooms: never an assignment, an incident, presence or locations.
     pub fn updated_messages(next: &Order) -> Vec<Publication> {
         let msg = ServerMsg::OrderUpdated {
             order_id: next.id.clone(),
@@ -97,10 +101,10 @@ impl OrderActor {
             eta: next.eta,
             timestamp: next.updated_at,
         };
-        vec![Publication::to_all(
-            vec![Room::Order(next.id.clone()), Room::Dispatch],
-            msg,
-        )]
+        let mut rooms = vec![Room::Order(next.id.clone()), Room::Dispatch];
+        rooms.extend(next.customer_id.clone().map(Room::Customer));
+        rooms.extend(next.partner_id.clone().map(Room::Partner));
+        vec![Publication::to_all(rooms, msg)]
     }
 
     /// Commits `change`, then takes `next` as the order's state.
@@ -293,6 +297,21 @@ impl Handler<Cancel> for OrderActor {
 
     fn handle(&mut self, msg: Cancel, _: &mut Context<Self>) -> Self::Result {
         let current = self.state.order.clone();
+        if let Some(p) = &msg.partner {
+            if current.partner_id.as_ref() != Some(p) {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(AppError::forbidden(
+                    format!("order {} is not yours to cancel", current.id),
+                )))));
+            }
+            if current.status != OrderStatus::Pending {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(AppError::conflict(
+                    format!(
+                        "order {} is {}: a partner cancels only pending orders",
+                        current.id, current.status
+                    ),
+                )))));
+            }
+        }
         if let Err(e) = lifecycle::check_transition(current.status, OrderStatus::Cancelled) {
             return AtomicResponse::new(Box::pin(fut::ready(Err(AppError::conflict(e)))));
         }

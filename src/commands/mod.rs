@@ -184,7 +184,7 @@ impl Command {
             Command::Accept(c) => c.run(&hub, &claims, answer).await,
             Command::Decline(c) => c.run(&hub, &claims, answer).await,
             Command::SetOrderStatus(c) => c.run(&hub, &claims, answer).await,
-            Command::CreateOrder(c) => c.run(&hub, answer).await,
+            Command::CreateOrder(c) => c.run(&hub, &claims, answer).await,
             Command::Reassign(c) => c.run(&hub, &claims, answer).await,
             Command::Cancel(c) => c.run(&hub, &claims, answer).await,
             Command::Report(c) => c.run(&hub, claims, answer).await,

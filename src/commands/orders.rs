@@ -13,8 +13,8 @@ use crate::protocol::Role;
 use crate::protocol::{DeliveryStatus, DriverId, LatLng, Order, OrderId, OrderStatus, Priority};
 use actix::Addr;
 
-/// Dispatchers and admins: who creates and cancels orders.
-const STAFF: &[Role] = &[Role::Dispatcher, Role::Admin];
+/// Who creates and cancels orders: dispatchers and admins, and partners their own (SPEC 10).
+const CREATORS: &[Role] = &[Role::Dispatcher, Role::Admin, Role::Partner];
 
 /// `accept`: the driver it was offered to accepts the order. Answers the order.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +83,7 @@ impl SetOrderStatus {
     }
 }
 
-/// `POST /api/v1/orders` (dispatcher, admin): a new order, given to `driver_id` or, without one,
+/// `POST /api/v1/orders` (dispatcher, admin, partner): a new order, given to `driver_id` or, without one,
 /// dispatched to the best available driver. Answers the order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateOrder {
@@ -96,11 +96,28 @@ pub struct CreateOrder {
     /// `default` when not given.
     pub fleet: Option<String>,
     pub driver_id: Option<DriverId>,
+    /// The customer it is delivered to.
+    pub customer_id: Option<String>,
+    /// The partner placing it; a partner's own token sets it, whatever the body says.
+    pub partner_id: Option<String>,
+}
+
+/// Checks an optional customer or partner id: 1 to 128 characters, no control characters (it
+/// names a room).
+fn check_party(id: Option<&str>, field: &str) -> Result<(), AppError> {
+    match id {
+        Some(v) if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) => Err(
+            AppError::bad_request(format!("`{field}` must be 1 to 128 printable characters")),
+        ),
+        _ => Ok(()),
+    }
 }
 
 impl CreateOrder {
     pub(super) fn admit(&self, claims: &Claims) -> Result<(), AppError> {
-        claims.require(STAFF, "create orders")?;
+        claims.require(CREATORS, "create orders")?;
+        check_party(self.customer_id.as_deref(), "customer_id")?;
+        check_party(self.partner_id.as_deref(), "partner_id")?;
         if !self.pickup.is_valid() || !self.dropoff.is_valid() {
             return Err(AppError::bad_request(
                 "`pickup` and `dropoff` need lat in [-90, 90] and lng in [-180, 180]",
@@ -116,7 +133,12 @@ impl CreateOrder {
         Ok(())
     }
 
-    pub(super) async fn run(self, hub: &Hub, answer: Option<AnswerKey>) -> Reply {
+    pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
+        // A partner places orders as itself: its token names it, never the body.
+        let partner_id = match claims.partner() {
+            Some(p) => Some(p.to_string()),
+            None => self.partner_id,
+        };
         let id = self
             .id
             .unwrap_or_else(|| format!("ORD-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
@@ -134,6 +156,8 @@ impl CreateOrder {
             eta: None,
             created_at: now,
             updated_at: now,
+            customer_id: self.customer_id,
+            partner_id,
         };
         let order = hub
             .dispatcher
@@ -185,7 +209,8 @@ impl Reassign {
     }
 }
 
-/// `POST /api/v1/orders/{id}/cancel` (dispatcher, admin). Answers the order.
+/// `POST /api/v1/orders/{id}/cancel` (dispatcher, admin; a partner its own pending orders).
+/// Answers the order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cancel {
     pub order_id: OrderId,
@@ -193,13 +218,17 @@ pub struct Cancel {
 
 impl Cancel {
     pub(super) fn admit(&self, claims: &Claims) -> Result<(), AppError> {
-        claims.require(STAFF, "cancel orders")
+        claims.require(CREATORS, "cancel orders")
     }
 
     pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
         let order = order_actor(hub, &self.order_id).await?;
-        let by = claims.sub.clone();
-        to_value(&order.send(order::Cancel { by, answer }).await??)
+        let cancel = order::Cancel {
+            by: claims.sub.clone(),
+            partner: claims.partner().map(str::to_string),
+            answer,
+        };
+        to_value(&order.send(cancel).await??)
     }
 }
 

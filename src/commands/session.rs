@@ -6,7 +6,7 @@
 
 use crate::actors::order::GetOrder;
 use crate::actors::Hub;
-use crate::auth::{self, Claims};
+use crate::auth::{self, Claims, OrderParties};
 use crate::error::AppError;
 use crate::protocol::{client, Role, Room};
 use std::future::Future;
@@ -76,7 +76,7 @@ fn check_join(
     client::check_since(since)?;
     let Some(room) = Room::parse(name) else {
         return Err(AppError::bad_request(format!(
-            "`{name}` is not a room: use dispatch, fleet:<f>, driver:<id> or order:<id>"
+            "`{name}` is not a room: use dispatch, fleet:<f>, driver:<id>, order:<id>, customer:<id> or partner:<id>"
         )));
     };
     let already = joined.contains(&room);
@@ -132,8 +132,8 @@ impl Refreshed {
 }
 
 /// Decides a `refresh` to `token` of a connection under `current`, in `joined`: the new token
-/// must verify and be for the same sub, role and driver (its expiry, fleet and room patterns may
-/// change).
+/// must verify and be for the same sub, role, driver, customer and partner (its expiry, fleet
+/// and room patterns may change).
 pub fn refresh(
     hub: &Hub,
     current: &Claims,
@@ -144,9 +144,11 @@ pub fn refresh(
     if claims.sub != current.sub
         || claims.role != current.role
         || claims.driver_id != current.driver_id
+        || claims.customer_id != current.customer_id
+        || claims.partner_id != current.partner_id
     {
         return Err(AppError::forbidden(
-            "a refresh token must be for the same sub, role and driver",
+            "a refresh token must be for the same sub, role, driver, customer and partner",
         ));
     }
     let lost = rooms_lost(&claims, joined);
@@ -158,27 +160,39 @@ pub fn rooms_lost(claims: &Claims, joined: &[Room]) -> Vec<Room> {
     joined
         .iter()
         .filter(|room| {
-            // A refresh keeps the driver (`refresh` checks it), so whether it still holds an
-            // order is not the token's to say: taking it off an order leaves that room.
-            let order_driver = match room {
-                Room::Order(_) if claims.role == Role::Driver => claims.driver_id.as_ref(),
-                _ => None,
+            // A refresh keeps the driver and the customer (`refresh` checks it), so whether it
+            // still holds an order is not the token's to say: taking a driver off an order leaves
+            // that room, and an order's customer never changes.
+            let order = match room {
+                Room::Order(_) => OrderParties {
+                    driver: claims.driver(),
+                    customer: claims.customer(),
+                },
+                _ => OrderParties::default(),
             };
-            !auth::may_join(claims, room, order_driver)
+            !auth::may_join(claims, room, order)
         })
         .cloned()
         .collect()
 }
 
-/// Whether `claims` may be in `room` (SPEC 3), to join it or to read its history: for a driver
-/// and an order's room, the order's actor says who its driver is now.
+/// Whether `claims` may be in `room` (SPEC 3, 10), to join it or to read its history: for a
+/// driver or a customer and an order's room, the order's actor says whose it is now.
 pub async fn may_enter(hub: &Hub, claims: &Claims, room: &Room) -> Result<bool, AppError> {
-    let order_driver = match room {
-        Room::Order(o) if claims.role == Role::Driver => match hub.order(o) {
-            Some(a) => a.send(GetOrder).await?.order.driver_id,
-            None => None,
-        },
+    let order = match room {
+        Room::Order(o) if matches!(claims.role, Role::Driver | Role::Customer) => {
+            match hub.order(o) {
+                Some(a) => Some(a.send(GetOrder).await?.order),
+                None => None,
+            }
+        }
         _ => None,
     };
-    Ok(auth::may_join(claims, room, order_driver.as_ref()))
+    let parties = order
+        .as_ref()
+        .map_or_else(OrderParties::default, |o| OrderParties {
+            driver: o.driver_id.as_ref(),
+            customer: o.customer_id.as_deref(),
+        });
+    Ok(auth::may_join(claims, room, parties))
 }

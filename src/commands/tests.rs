@@ -203,6 +203,8 @@ async fn an_order_outside_the_earth_or_with_a_long_id_is_a_bad_request() {
             priority: None,
             fleet: None,
             driver_id: None,
+            customer_id: None,
+            partner_id: None,
         })
     };
     let desk = staff("u3", Role::Dispatcher);

@@ -99,6 +99,8 @@ pub struct OrderRow {
     pub eta: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub customer_id: Option<String>,
+    pub partner_id: Option<String>,
 }
 
 impl TryFrom<OrderRow> for Order {
@@ -123,6 +125,8 @@ impl TryFrom<OrderRow> for Order {
             eta: r.eta.map(from_db),
             created_at: from_db(r.created_at),
             updated_at: from_db(r.updated_at),
+            customer_id: r.customer_id,
+            partner_id: r.partner_id,
         })
     }
 }
@@ -144,6 +148,8 @@ impl From<&Order> for OrderRow {
             eta: o.eta.map(to_db),
             created_at: to_db(o.created_at),
             updated_at: to_db(o.updated_at),
+            customer_id: o.customer_id.clone(),
+            partner_id: o.partner_id.clone(),
         }
     }
 }

@@ -83,6 +83,8 @@ diesel::table! {
         eta -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        customer_id -> Nullable<Text>,
+        partner_id -> Nullable<Text>,
     }
 }
 

@@ -18,10 +18,13 @@ struct Login {
     driver_id: Option<DriverId>,
     fleet: Option<String>,
     name: Option<String>,
+    customer_id: Option<String>,
+    partner_id: Option<String>,
 }
 
-/// `POST /api/v1/dev/login` `{"sub","role","driver_id"?,"fleet"?}` → `{"token"}`; 404 when off,
-/// before the body is read (the route must not tell a probe more than any unknown path does).
+/// `POST /api/v1/dev/login` `{"sub","role","driver_id"?,"fleet"?,"customer_id"?,"partner_id"?}`
+/// → `{"token"}`; 404 when off, before the body is read (the route must not tell a probe more
+/// than any unknown path does).
 async fn login(
     hub: web::Data<Hub>,
     req: HttpRequest,
@@ -40,8 +43,14 @@ fn issue(hub: &Hub, b: Login) -> Result<HttpResponse, AppError> {
     if b.sub.trim().is_empty() {
         return Err(AppError::bad_request("`sub` must not be empty"));
     }
-    if b.role == Role::Driver && b.driver_id.is_none() {
-        return Err(AppError::bad_request("a driver needs `driver_id`"));
+    let needs = match b.role {
+        Role::Driver if b.driver_id.is_none() => Some("a driver needs `driver_id`"),
+        Role::Customer if b.customer_id.is_none() => Some("a customer needs `customer_id`"),
+        Role::Partner if b.partner_id.is_none() => Some("a partner needs `partner_id`"),
+        _ => None,
+    };
+    if let Some(what) = needs {
+        return Err(AppError::bad_request(what));
     }
     let mut claims = Claims::new(
         &b.sub,
@@ -51,6 +60,8 @@ fn issue(hub: &Hub, b: Login) -> Result<HttpResponse, AppError> {
         hub.settings.auth.dev_token_ttl_s,
     );
     claims.name = b.name;
+    claims.customer_id = b.customer_id;
+    claims.partner_id = b.partner_id;
     if b.role == Role::Observer {
         claims.rooms = Some(vec!["fleet:*".into(), "order:*".into()]);
     }

@@ -1,5 +1,5 @@
 //! Orders: create (dispatched when no driver is given), list, read, the admin reassign override
-//! (audited), and cancel.
+//! (audited), and cancel. Partners create and cancel their own; customers read their own.
 
 use super::{run, Limit};
 use crate::actors::order::GetOrder;
@@ -28,9 +28,11 @@ struct NewOrder {
     priority: Option<Priority>,
     fleet: Option<String>,
     driver_id: Option<DriverId>,
+    customer_id: Option<String>,
+    partner_id: Option<String>,
 }
 
-/// `POST /api/v1/orders` (dispatcher, admin).
+/// `POST /api/v1/orders` (dispatcher, admin, partner: its `partner_id` from its token).
 async fn create(
     hub: web::Data<Hub>,
     user: AuthUser,
@@ -45,6 +47,8 @@ async fn create(
         priority: b.priority,
         fleet: b.fleet,
         driver_id: b.driver_id,
+        customer_id: b.customer_id,
+        partner_id: b.partner_id,
     });
     run(hub, user, &req, StatusCode::CREATED, command).await
 }
@@ -56,7 +60,8 @@ struct ListQuery {
     driver_id: Option<String>,
 }
 
-/// `GET /api/v1/orders`: newest first (dispatcher, admin; a driver sees its own).
+/// `GET /api/v1/orders`: newest first (dispatcher, admin; a driver, a customer or a partner sees
+/// its own).
 async fn list(
     hub: web::Data<Hub>,
     user: AuthUser,
@@ -67,13 +72,28 @@ async fn list(
         Some(s) => Some(s.parse::<OrderStatus>().map_err(AppError::BadRequest)?),
         None => None,
     };
-    let driver = match user.0.role {
-        Role::Admin | Role::Dispatcher => q.driver_id.clone(),
-        Role::Driver => user.0.driver().map(|d| d.0.clone()),
+    let c = &user.0;
+    let whose = match c.role {
+        Role::Admin | Role::Dispatcher => queries::orders::Whose {
+            driver: q.driver_id.clone(),
+            ..Default::default()
+        },
+        Role::Driver => queries::orders::Whose {
+            driver: c.driver().map(|d| d.0.clone()),
+            ..Default::default()
+        },
+        Role::Customer => queries::orders::Whose {
+            customer: c.customer().map(str::to_string),
+            ..Default::default()
+        },
+        Role::Partner => queries::orders::Whose {
+            partner: c.partner().map(str::to_string),
+            ..Default::default()
+        },
         Role::Observer => return Err(AppError::forbidden("an observer may not list orders")),
     };
     let rows = db::run(&hub.pool, move |c| {
-        Ok(queries::orders::list(c, driver.as_deref(), status, limit)?)
+        Ok(queries::orders::list(c, &whose, status, limit)?)
     })
     .await?;
     let orders = rows
@@ -95,17 +115,28 @@ async fn read_order(hub: &Hub, id: &OrderId) -> Result<Order, AppError> {
         .ok_or_else(|| AppError::not_found(format!("order {id} does not exist")))
 }
 
-/// `GET /api/v1/orders/{id}` (dispatcher, admin; a driver its own).
+/// `GET /api/v1/orders/{id}` (dispatcher, admin; a driver its own; a customer or a partner its
+/// own, and another's is a 404 like an unknown one, so that ids cannot be probed).
 async fn get(
     hub: web::Data<Hub>,
     user: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = OrderId(path.into_inner());
+    let c = &user.0;
+    if c.role == Role::Observer {
+        return Err(AppError::forbidden(format!("you may not read order {id}")));
+    }
     let order = read_order(&hub, &id).await?;
-    match user.0.role {
+    match c.role {
         Role::Admin | Role::Dispatcher => {}
-        Role::Driver if order.driver_id.as_ref() == user.0.driver() => {}
+        Role::Driver if order.driver_id.as_ref() == c.driver() => {}
+        Role::Customer
+            if c.customer().is_some() && order.customer_id.as_deref() == c.customer() => {}
+        Role::Partner if c.partner().is_some() && order.partner_id.as_deref() == c.partner() => {}
+        Role::Customer | Role::Partner => {
+            return Err(AppError::not_found(format!("order {id} does not exist")))
+        }
         _ => return Err(AppError::forbidden(format!("you may not read order {id}"))),
     }
     Ok(HttpResponse::Ok().json(order))
@@ -137,7 +168,7 @@ async fn reassign(
     run(hub, user, &req, StatusCode::OK, command).await
 }
 
-/// `POST /api/v1/orders/{id}/cancel` (dispatcher, admin).
+/// `POST /api/v1/orders/{id}/cancel` (dispatcher, admin; a partner its own pending orders).
 async fn cancel(
     hub: web::Data<Hub>,
     user: AuthUser,

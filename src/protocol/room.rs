@@ -3,13 +3,16 @@
 use super::types::{DriverId, OrderId};
 use std::fmt;
 
-/// A room a session may join: `dispatch`, `fleet:<f>`, `driver:<id>` or `order:<id>`.
+/// A room a session may join: `dispatch`, `fleet:<f>`, `driver:<id>`, `order:<id>`, and a
+/// customer's `customer:<id>` and a partner's `partner:<id>` (SPEC 10).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Room {
     Dispatch,
     Fleet(String),
     Driver(DriverId),
     Order(OrderId),
+    Customer(String),
+    Partner(String),
 }
 
 impl Room {
@@ -26,17 +29,22 @@ impl Room {
             "fleet" => Some(Room::Fleet(rest.to_string())),
             "driver" => Some(Room::Driver(DriverId(rest.to_string()))),
             "order" => Some(Room::Order(OrderId(rest.to_string()))),
+            "customer" => Some(Room::Customer(rest.to_string())),
+            "partner" => Some(Room::Partner(rest.to_string())),
             _ => None,
         }
     }
 
-    /// The room's kind, `dispatch`, `fleet`, `driver` or `order` (a metrics label).
+    /// The room's kind, `dispatch`, `fleet`, `driver`, `order`, `customer` or `partner` (a
+    /// metrics label).
     pub fn kind(&self) -> &'static str {
         match self {
             Room::Dispatch => "dispatch",
             Room::Fleet(_) => "fleet",
             Room::Driver(_) => "driver",
             Room::Order(_) => "order",
+            Room::Customer(_) => "customer",
+            Room::Partner(_) => "partner",
         }
     }
 
@@ -52,6 +60,8 @@ impl fmt::Display for Room {
             Room::Fleet(x) => write!(f, "fleet:{x}"),
             Room::Driver(x) => write!(f, "driver:{x}"),
             Room::Order(x) => write!(f, "order:{x}"),
+            Room::Customer(x) => write!(f, "customer:{x}"),
+            Room::Partner(x) => write!(f, "partner:{x}"),
         }
     }
 }
@@ -62,14 +72,29 @@ mod tests {
 
     #[test]
     fn room_names_round_trip() {
-        for name in ["dispatch", "fleet:default", "driver:DRV-001", "order:ORD-1"] {
+        for name in [
+            "dispatch",
+            "fleet:default",
+            "driver:DRV-001",
+            "order:ORD-1",
+            "customer:C-1",
+            "partner:P-1",
+        ] {
             assert_eq!(Room::parse(name).unwrap().to_string(), name);
         }
     }
 
     #[test]
     fn unknown_or_empty_rooms_are_refused() {
-        for name in ["", "lobby", "fleet:", "team:x", "dispatch:x"] {
+        for name in [
+            "",
+            "lobby",
+            "fleet:",
+            "team:x",
+            "dispatch:x",
+            "customer:",
+            "partner:",
+        ] {
             assert!(Room::parse(name).is_none(), "{name}");
         }
     }

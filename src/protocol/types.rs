@@ -100,7 +100,14 @@ macro_rules! wire_enum {
 
 wire_enum!(
     /// Who a token speaks for.
-    Role { Admin = "admin", Dispatcher = "dispatcher", Driver = "driver", Observer = "observer" }
+    Role {
+        Admin = "admin",
+        Dispatcher = "dispatcher",
+        Driver = "driver",
+        Observer = "observer",
+        Customer = "customer",
+        Partner = "partner",
+    }
 );
 wire_enum!(
     /// An order's lifecycle.
@@ -238,6 +245,12 @@ pub struct Order {
     pub eta: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The customer it is delivered to (SPEC 10), or null.
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    /// The partner (restaurant, shipper) that placed it, or null.
+    #[serde(default)]
+    pub partner_id: Option<String>,
 }
 
 /// A driver as REST returns it.

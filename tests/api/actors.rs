@@ -180,6 +180,8 @@ impl Engine {
             eta: None,
             created_at: now,
             updated_at: now,
+            customer_id: None,
+            partner_id: None,
         };
         let o = self
             .hub

@@ -11,6 +11,7 @@ mod bad_input;
 mod caps;
 mod cluster;
 mod copies;
+mod customers;
 mod durability;
 mod emergency;
 mod exactly_once;

@@ -18,16 +18,30 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<OrderRow>> 
         .optional()
 }
 
-/// Orders, newest first, optionally of one driver or one status.
+/// Whose orders a list is of: each id given narrows it (none: every order).
+#[derive(Debug, Clone, Default)]
+pub struct Whose {
+    pub driver: Option<String>,
+    pub customer: Option<String>,
+    pub partner: Option<String>,
+}
+
+/// Orders, newest first, optionally of one driver, customer or partner, or one status.
 pub fn list(
     conn: &mut DbConnection,
-    driver: Option<&str>,
+    whose: &Whose,
     status: Option<OrderStatus>,
     limit: i64,
 ) -> QueryResult<Vec<OrderRow>> {
     let mut q = dsl::orders.select(OrderRow::as_select()).into_boxed();
-    if let Some(d) = driver {
-        q = q.filter(dsl::driver_id.eq(d.to_string()));
+    if let Some(d) = &whose.driver {
+        q = q.filter(dsl::driver_id.eq(d.clone()));
+    }
+    if let Some(c) = &whose.customer {
+        q = q.filter(dsl::customer_id.eq(c.clone()));
+    }
+    if let Some(p) = &whose.partner {
+        q = q.filter(dsl::partner_id.eq(p.clone()));
     }
     if let Some(s) = status {
         q = q.filter(dsl::status.eq(s.as_str()));
