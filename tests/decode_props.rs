@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use rallypoint::error::ErrorCode;
 use rallypoint::protocol::client::{
-    ClientFrame, ClientMsg, DecodeError, MAX_COMMENT_LEN, MAX_REF_LEN,
+    ClientFrame, ClientMsg, DecodeError, MAX_COMMENT_LEN, MAX_REF_LEN, MAX_SOS_MESSAGE_LEN,
 };
 use rallypoint::protocol::{
     AvailabilityStatus, DeliveryStatus, DriverId, IncidentKind, OrderId, ServerMsg,
@@ -27,7 +27,14 @@ use rallypoint::protocol::{
 use serde_json::{json, Map, Value};
 
 /// The messages that may carry an `idempotency_key`.
-const STATE_CHANGING: [&str; 5] = ["status", "accept", "decline", "order_status", "report"];
+const STATE_CHANGING: [&str; 6] = [
+    "status",
+    "accept",
+    "decline",
+    "order_status",
+    "report",
+    "sos",
+];
 
 /// Decodes `text` and checks what holds for every input: a success comes only from a JSON object
 /// with a known `type`; a failure is `bad_request` with a message (which does not call a known
@@ -352,6 +359,20 @@ fn same_frame(a: &ClientFrame, b: &ClientFrame) -> bool {
                 && a.reference == b.reference
                 && a.idempotency_key == b.idempotency_key
         }
+        (
+            ClientMsg::Sos { lat, lng, message },
+            ClientMsg::Sos {
+                lat: lat2,
+                lng: lng2,
+                message: message2,
+            },
+        ) => {
+            close(*lat, *lat2)
+                && close(*lng, *lng2)
+                && message == message2
+                && a.reference == b.reference
+                && a.idempotency_key == b.idempotency_key
+        }
         _ => a == b,
     }
 }
@@ -497,8 +518,8 @@ fn field_values(ty: &str, field: &str) -> (BoxedStrategy<Value>, BoxedStrategy<V
         ("status", "status") => word_of(vec!["online", "offline"]),
         ("order_status", "status") => word_of(vec!["picked_up", "out_for_delivery", "delivered"]),
         ("report", "kind") => word_of(IncidentKind::ALL.iter().map(|k| k.as_str()).collect()),
-        ("location", "lat") => number_in(-90.0, 90.0, -90.000001, Some(90.000001)),
-        ("location", "lng") => number_in(-180.0, 180.0, -180.000001, Some(180.000001)),
+        ("location" | "sos", "lat") => number_in(-90.0, 90.0, -90.000001, Some(90.000001)),
+        ("location" | "sos", "lng") => number_in(-180.0, 180.0, -180.000001, Some(180.000001)),
         ("location", "speed" | "accuracy") => number_in(0.0, 1e6, -1e-9, None),
         ("location", "heading") => number_in(0.0, 360.0, -1e-9, Some(360.000001)),
         ("report", "comment") => (
@@ -510,6 +531,19 @@ fn field_values(ty: &str, field: &str) -> (BoxedStrategy<Value>, BoxedStrategy<V
             prop_oneof![
                 ((MAX_COMMENT_LEN + 1)..MAX_COMMENT_LEN + 50)
                     .prop_map(|n| Value::String("c".repeat(n))),
+                not_a_string(),
+            ]
+            .boxed(),
+        ),
+        ("sos", "message") => (
+            prop_oneof![
+                "\\PC{0,80}".prop_map(Value::String),
+                Just(Value::String("é".repeat(MAX_SOS_MESSAGE_LEN))),
+            ]
+            .boxed(),
+            prop_oneof![
+                ((MAX_SOS_MESSAGE_LEN + 1)..MAX_SOS_MESSAGE_LEN + 50)
+                    .prop_map(|n| Value::String("m".repeat(n))),
                 not_a_string(),
             ]
             .boxed(),
@@ -536,6 +570,7 @@ fn fields_of(ty: &str) -> &'static [(&'static str, bool)] {
         "accept" | "decline" => &[("order_id", true)],
         "order_status" => &[("order_id", true), ("status", true)],
         "report" => &[("order_id", true), ("kind", true), ("comment", false)],
+        "sos" => &[("lat", true), ("lng", true), ("message", false)],
         "refresh" => &[("token", true)],
         _ => &[],
     }
@@ -820,6 +855,12 @@ fn arb_msg() -> impl Strategy<Value = ClientMsg> {
                 kind,
                 comment
             }),
+        (
+            -90.0..=90.0f64,
+            -180.0..=180.0f64,
+            option::of("\\PC{0,200}")
+        )
+            .prop_map(|(lat, lng, message)| ClientMsg::Sos { lat, lng, message }),
         Just(ClientMsg::Ping),
         "[A-Za-z0-9._-]{0,80}".prop_map(|token| ClientMsg::Refresh { token }),
     ]
@@ -889,6 +930,11 @@ fn spell(msg: &ClientMsg, nulls: bool) -> Map<String, Value> {
             m.insert("order_id".into(), Value::from(order_id.as_str()));
             m.insert("kind".into(), Value::from(kind.as_str()));
             opt(&mut m, "comment", comment.as_deref().map(Value::from));
+        }
+        ClientMsg::Sos { lat, lng, message } => {
+            m.insert("lat".into(), Value::from(*lat));
+            m.insert("lng".into(), Value::from(*lng));
+            opt(&mut m, "message", message.as_deref().map(Value::from));
         }
         ClientMsg::Ping => {}
         ClientMsg::Refresh { token } => {

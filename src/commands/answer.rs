@@ -25,6 +25,8 @@ pub enum AckShape {
     Event,
     /// `{"order": value}`.
     Order,
+    /// `{"alert": value}` (an SOS: the value is the stored alert).
+    Alert,
     /// `{"order_id", "status"}` of the order (a decline).
     Declined,
     /// `{"status": value}`.
@@ -40,6 +42,7 @@ impl AckShape {
         match self {
             AckShape::Event => json!({ "event": value }),
             AckShape::Order => json!({ "order": value }),
+            AckShape::Alert => json!({ "alert": value }),
             // An answer stored before v1.1 is already the ack.
             AckShape::Declined if value.get("order_id").is_some() => value,
             AckShape::Declined => json!({"order_id": value["id"], "status": value["status"]}),

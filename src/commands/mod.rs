@@ -8,7 +8,7 @@
 //! and `run` is the one place where a key is claimed; each variant is a struct of its own, with
 //! its rules beside it in the file of its concern: `driver` (status, location, registering),
 //! `orders` (accept, decline, order status, create, reassign, cancel), `report` (the emergency
-//! path), `publish` (an admin's message to a room). `session` decides the commands that change the connection itself (`join`, `leave`,
+//! path), `sos` (a driver's SOS and its resolve), `publish` (an admin's message to a room). `session` decides the commands that change the connection itself (`join`, `leave`,
 //! `refresh`) and answers what the transport must apply to its own state; `ping` is the
 //! transport's.
 //!
@@ -34,6 +34,7 @@ pub mod orders;
 pub mod publish;
 pub mod report;
 pub mod session;
+pub mod sos;
 #[cfg(test)]
 mod tests;
 
@@ -82,6 +83,10 @@ pub enum Command {
     ReportDelay(report::ReportDelay),
     /// `POST /api/v1/rooms/{room}/messages`.
     Publish(publish::Publish),
+    /// `sos`.
+    Sos(sos::Sos),
+    /// `POST /api/v1/sos/{id}/resolve`.
+    ResolveSos(sos::ResolveSos),
 }
 
 /// A client message, sorted by who answers it.
@@ -139,6 +144,7 @@ impl From<ClientMsg> for Request {
                 kind,
                 comment,
             }),
+            ClientMsg::Sos { lat, lng, message } => Command::Sos(sos::Sos { lat, lng, message }),
         };
         Request::Command(command)
     }
@@ -149,6 +155,7 @@ impl Command {
     pub fn shape(&self) -> AckShape {
         match self {
             Command::Report(_) => AckShape::Event,
+            Command::Sos(_) => AckShape::Alert,
             Command::Accept(_) | Command::SetOrderStatus(_) => AckShape::Order,
             Command::Decline(_) => AckShape::Declined,
             Command::SetStatus(_) => AckShape::Status,
@@ -171,6 +178,8 @@ impl Command {
             Command::Report(c) => c.admit(),
             Command::ReportDelay(c) => c.admit(claims),
             Command::Publish(c) => c.admit(claims),
+            Command::Sos(c) => c.admit(),
+            Command::ResolveSos(c) => c.admit(claims),
         }
     }
 
@@ -190,6 +199,8 @@ impl Command {
             Command::Report(c) => c.run(&hub, claims, answer).await,
             Command::ReportDelay(c) => c.run(&hub, claims, answer).await,
             Command::Publish(c) => c.run(&hub, &claims, answer).await,
+            Command::Sos(c) => c.run(&hub, &claims, answer).await,
+            Command::ResolveSos(c) => c.run(&hub, &claims, answer).await,
         }
     }
 }

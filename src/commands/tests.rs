@@ -339,4 +339,8 @@ fn each_client_message_is_a_command_a_session_change_or_a_ping() {
         shape(r#"{"type":"location","lat":1,"lng":2}"#),
         AckShape::Plain
     );
+    assert_eq!(
+        shape(r#"{"type":"sos","lat":1,"lng":2,"message":"help"}"#),
+        AckShape::Alert
+    );
 }

@@ -253,3 +253,50 @@ pub struct RoomEventRow {
     pub payload: String,
     pub created_at: NaiveDateTime,
 }
+
+/// One driver's SOS.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sos_alerts)]
+pub struct SosRow {
+    pub alert_id: String,
+    pub driver_id: String,
+    pub fleet: String,
+    pub lat: f64,
+    pub lng: f64,
+    pub message: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub resolved_by: Option<String>,
+}
+
+impl From<&SosAlert> for SosRow {
+    fn from(a: &SosAlert) -> SosRow {
+        SosRow {
+            alert_id: a.alert_id.clone(),
+            driver_id: a.driver_id.0.clone(),
+            fleet: a.fleet.clone(),
+            lat: a.lat,
+            lng: a.lng,
+            message: a.message.clone(),
+            created_at: to_db(a.created_at),
+            resolved_at: a.resolved_at.map(to_db),
+            resolved_by: a.resolved_by.clone(),
+        }
+    }
+}
+
+impl From<SosRow> for SosAlert {
+    fn from(r: SosRow) -> SosAlert {
+        SosAlert {
+            alert_id: r.alert_id,
+            driver_id: DriverId(r.driver_id),
+            fleet: r.fleet,
+            lat: r.lat,
+            lng: r.lng,
+            message: r.message,
+            created_at: from_db(r.created_at),
+            resolved_at: r.resolved_at.map(from_db),
+            resolved_by: r.resolved_by,
+        }
+    }
+}

@@ -106,6 +106,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    sos_alerts (alert_id) {
+        alert_id -> Text,
+        driver_id -> Text,
+        fleet -> Text,
+        lat -> Double,
+        lng -> Double,
+        message -> Nullable<Text>,
+        created_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     socketio_sockets (sid) {
         sid -> Text,
         sub -> Text,
@@ -127,4 +141,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_events,
     room_seqs,
     socketio_sockets,
+    sos_alerts,
 );

@@ -16,6 +16,7 @@ pub mod orders;
 pub mod pages;
 pub mod rooms;
 pub mod socketio;
+pub mod sos;
 pub mod ws;
 
 use crate::actors::Hub;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(events::configure)
         .configure(audit::configure)
         .configure(rooms::configure)
+        .configure(sos::configure)
         .configure(dev::configure)
         .configure(pages::configure);
 }

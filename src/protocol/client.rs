@@ -9,6 +9,8 @@ use serde::Deserialize;
 pub const MAX_REF_LEN: usize = 64;
 /// Longest `comment` on a report.
 pub const MAX_COMMENT_LEN: usize = 1000;
+/// Longest `message` on an SOS.
+pub const MAX_SOS_MESSAGE_LEN: usize = 500;
 
 /// A client message, tagged by `"type"`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -57,6 +59,13 @@ pub enum ClientMsg {
         #[serde(default)]
         comment: Option<String>,
     },
+    /// A driver's SOS without an order (SPEC 10).
+    Sos {
+        lat: f64,
+        lng: f64,
+        #[serde(default)]
+        message: Option<String>,
+    },
     Ping,
     Refresh {
         token: String,
@@ -75,6 +84,7 @@ impl ClientMsg {
             ClientMsg::Decline { .. } => "decline",
             ClientMsg::OrderStatus { .. } => "order_status",
             ClientMsg::Report { .. } => "report",
+            ClientMsg::Sos { .. } => "sos",
             ClientMsg::Ping => "ping",
             ClientMsg::Refresh { .. } => "refresh",
         }
@@ -89,12 +99,13 @@ impl ClientMsg {
                 | ClientMsg::Decline { .. }
                 | ClientMsg::OrderStatus { .. }
                 | ClientMsg::Report { .. }
+                | ClientMsg::Sos { .. }
         )
     }
 }
 
 /// The known message types, for the error that names an unknown one.
-const TYPE_NAMES: [&str; 10] = [
+const TYPE_NAMES: [&str; 11] = [
     "join",
     "leave",
     "status",
@@ -103,6 +114,7 @@ const TYPE_NAMES: [&str; 10] = [
     "decline",
     "order_status",
     "report",
+    "sos",
     "ping",
     "refresh",
 ];
@@ -229,6 +241,7 @@ fn validate(msg: &ClientMsg) -> Result<(), AppError> {
             ..
         } => check_location(*lat, *lng, *speed, *heading, *accuracy),
         ClientMsg::Report { comment, .. } => check_comment(comment.as_deref()),
+        ClientMsg::Sos { lat, lng, message } => check_sos(*lat, *lng, message.as_deref()),
         ClientMsg::Join { room, since } => {
             check_room_name(room)?;
             check_since(*since)
@@ -277,6 +290,18 @@ pub fn check_comment(comment: Option<&str>) -> Result<(), AppError> {
     match comment {
         Some(c) if c.chars().count() > MAX_COMMENT_LEN => Err(AppError::bad_request(format!(
             "`comment` is longer than {MAX_COMMENT_LEN} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An SOS: its position by `check_location`'s ranges, its `message` at most
+/// `MAX_SOS_MESSAGE_LEN` characters.
+pub fn check_sos(lat: f64, lng: f64, message: Option<&str>) -> Result<(), AppError> {
+    check_location(lat, lng, None, None, None)?;
+    match message {
+        Some(m) if m.chars().count() > MAX_SOS_MESSAGE_LEN => Err(AppError::bad_request(format!(
+            "`message` is longer than {MAX_SOS_MESSAGE_LEN} characters"
         ))),
         _ => Ok(()),
     }
@@ -350,6 +375,35 @@ mod tests {
         let e = ClientFrame::decode(r#"{"type":"accept","ref":"abc"}"#).unwrap_err();
         assert_eq!(e.reference.as_deref(), Some("abc"));
         assert!(e.error.to_string().contains("order_id"), "{}", e.error);
+    }
+
+    #[test]
+    fn an_sos_takes_a_key_and_is_checked_like_a_location() {
+        let f = ClientFrame::decode(
+            r#"{"type":"sos","idempotency_key":"k","lat":48.85,"lng":2.35,"message":"help"}"#,
+        )
+        .unwrap();
+        assert_eq!(f.idempotency_key.as_deref(), Some("k"));
+        assert_eq!(
+            f.msg,
+            ClientMsg::Sos {
+                lat: 48.85,
+                lng: 2.35,
+                message: Some("help".into())
+            }
+        );
+        assert!(ClientFrame::decode(r#"{"type":"sos","lat":1,"lng":2}"#).is_ok());
+        assert_eq!(
+            code_of(r#"{"type":"sos","lat":-91,"lng":2}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code_of(r#"{"type":"sos","lat":1,"lng":181}"#),
+            ErrorCode::BadRequest
+        );
+        let long = "x".repeat(MAX_SOS_MESSAGE_LEN + 1);
+        let text = format!(r#"{{"type":"sos","lat":1,"lng":2,"message":"{long}"}}"#);
+        assert_eq!(code_of(&text), ErrorCode::BadRequest);
     }
 
     #[test]

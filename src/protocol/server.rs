@@ -111,6 +111,22 @@ pub enum ServerMsg {
     Locations {
         drivers: Vec<DriverLocation>,
     },
+    /// A driver's SOS (SPEC 10), to `dispatch` and its fleet.
+    EmergencyAlert {
+        alert_id: String,
+        driver_id: DriverId,
+        lat: f64,
+        lng: f64,
+        message: Option<String>,
+        timestamp: DateTime<Utc>,
+    },
+    /// An SOS resolved by staff, to the same rooms as its alert.
+    EmergencyAlertResolved {
+        alert_id: String,
+        driver_id: DriverId,
+        resolved_by: String,
+        timestamp: DateTime<Utc>,
+    },
     /// A message of a type of the publisher's own (`POST /api/v1/rooms/{room}/messages`):
     /// `{"type","data"}`, its `type` the publisher's, never one of `SERVER_TYPES`.
     #[serde(untagged)]
@@ -138,7 +154,7 @@ pub const SOCKET_IO_RESERVED: [&str; 6] = [
 ];
 
 /// The `type` of every message the engine itself sends: a custom message may not take one.
-pub const SERVER_TYPES: [&str; 14] = [
+pub const SERVER_TYPES: [&str; 16] = [
     "welcome",
     "joined",
     "ack",
@@ -153,6 +169,8 @@ pub const SERVER_TYPES: [&str; 14] = [
     "order_unassigned",
     "order_updated",
     "locations",
+    "emergency_alert",
+    "emergency_alert_resolved",
 ];
 
 impl ServerMsg {
@@ -173,6 +191,8 @@ impl ServerMsg {
             ServerMsg::OrderUnassigned { .. } => "order_unassigned",
             ServerMsg::OrderUpdated { .. } => "order_updated",
             ServerMsg::Locations { .. } => "locations",
+            ServerMsg::EmergencyAlert { .. } => "emergency_alert",
+            ServerMsg::EmergencyAlertResolved { .. } => "emergency_alert_resolved",
             // A fixed label: the publisher's types would be unbounded metric labels.
             ServerMsg::Custom(_) => "custom",
         }

@@ -1,5 +1,5 @@
 //! Plain data shared by actors, the database layer and HTTP: id newtypes, enums of the contract,
-//! and the order, driver and emergency objects as REST returns them and messages embed them.
+//! and the order, driver, emergency and SOS objects as REST returns them and messages embed them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -280,6 +280,22 @@ pub struct EmergencyEvent {
     pub new_driver_id: Option<DriverId>,
     pub reported_by: String,
     pub timestamp: DateTime<Utc>,
+}
+
+/// A driver's SOS without an order (SPEC 10), as the `sos` ack, `GET /api/v1/sos` and its
+/// resolve return it: open while `resolved_at` is null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SosAlert {
+    pub alert_id: String,
+    pub driver_id: DriverId,
+    pub fleet: String,
+    pub lat: f64,
+    pub lng: f64,
+    pub message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The `sub` of the staff member who resolved it.
+    pub resolved_by: Option<String>,
 }
 
 /// One override, as `GET /api/v1/audit` returns it.

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 const FRAMES: usize = 200;
 
 /// Each message type of SPEC 3 with its fields.
-const TYPES: [(&str, &[&str]); 10] = [
+const TYPES: [(&str, &[&str]); 11] = [
     ("join", &["room", "since"]),
     ("leave", &["room"]),
     ("status", &["status", "driver_id"]),
@@ -35,6 +35,7 @@ const TYPES: [(&str, &[&str]); 10] = [
     ("decline", &["order_id"]),
     ("order_status", &["order_id", "status"]),
     ("report", &["order_id", "kind", "comment"]),
+    ("sos", &["lat", "lng", "message"]),
     ("ping", &[]),
     ("refresh", &["token"]),
 ];

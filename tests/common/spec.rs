@@ -18,7 +18,7 @@ pub const SPEC_CODES: [&str; 9] = [
 
 /// The message types a client sends.
 #[allow(dead_code)]
-pub const TYPES: [&str; 10] = [
+pub const TYPES: [&str; 11] = [
     "join",
     "leave",
     "status",
@@ -27,6 +27,7 @@ pub const TYPES: [&str; 10] = [
     "decline",
     "order_status",
     "report",
+    "sos",
     "ping",
     "refresh",
 ];

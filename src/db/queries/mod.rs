@@ -9,3 +9,4 @@ pub mod incidents;
 pub mod orders;
 pub mod rooms;
 pub mod sockets;
+pub mod sos;
