@@ -35,4 +35,5 @@ mod session;
 mod slow_consumer;
 mod socketio;
 mod socketio_recovery;
+mod sos;
 mod storm;
