@@ -288,6 +288,27 @@ mod tests {
     }
 
     #[test]
+    fn an_sos_and_its_alerts_pass_under_their_own_names() {
+        let m = client_message("sos", &[json!({"lat": 1.5, "lng": 2.5, "message": "help"})]);
+        assert_eq!(
+            m,
+            Ok(obj(
+                json!({"type": "sos", "lat": 1.5, "lng": 2.5, "message": "help"})
+            ))
+        );
+        for kind in ["emergency_alert", "emergency_alert_resolved"] {
+            let f = format!(
+                r#"{{"type":"{kind}","alert_id":"A1","room":"dispatch","seq":4,"id":"p"}}"#
+            );
+            let e = server_events(&f, LocationEvents::PerDriver).unwrap_or_else(|| panic!("none"));
+            assert_eq!(e.events.len(), 1, "{kind}");
+            assert_eq!(e.events[0].0, kind);
+            let payload: Value = serde_json::from_str(&e.events[0].1).unwrap_or_default();
+            assert_eq!(payload["alert_id"], "A1", "the fields, not a custom `data`");
+        }
+    }
+
+    #[test]
     fn aliases_go_beside_our_names() {
         let f = r#"{"type":"order_assigned","order_id":"O1","room":"driver:D1","seq":2,"id":"p"}"#;
         let e = server_events(f, LocationEvents::PerDriver).unwrap_or_else(|| panic!("none"));
