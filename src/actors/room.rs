@@ -359,6 +359,17 @@ impl RoomActor {
         self.drain_ahead(batch);
     }
 
+    /// Rows read from the database (a gap, a catch-up), accepted in order: what is next to
+    /// deliver.
+    fn accept_rows(&mut self, rows: Vec<crate::db::models::RoomEventRow>) -> Batch {
+        let mut batch = Vec::new();
+        for row in rows {
+            let kind = server::frame_type(&row.payload);
+            self.accept(row.seq, kind, row.payload.into(), &mut batch);
+        }
+        batch
+    }
+
     /// After a gap read: what the database did not have was trimmed (a seq is committed before it
     /// is published, so nothing else is missing). Nobody can fill that gap: members are told to
     /// `resync`, and delivery goes on after it.
@@ -405,11 +416,7 @@ impl RoomActor {
             ctx.wait(read.into_actor(act).map(|rows, act, ctx| {
                 match rows {
                     Ok(rows) => {
-                        let mut batch = Vec::new();
-                        for row in rows {
-                            let kind = server::frame_type(&row.payload);
-                            act.accept(row.seq, kind, row.payload.into(), &mut batch);
-                        }
+                        let mut batch = act.accept_rows(rows);
                         act.skip_trimmed_gap(&mut batch);
                         act.fan_out(batch);
                     }
@@ -529,11 +536,7 @@ impl Handler<CatchUp> for RoomActor {
         ctx.wait(read.into_actor(self).map(|rows, act, ctx| {
             match rows {
                 Ok(rows) => {
-                    let mut batch = Vec::new();
-                    for row in rows {
-                        let kind = server::frame_type(&row.payload);
-                        act.accept(row.seq, kind, row.payload.into(), &mut batch);
-                    }
+                    let batch = act.accept_rows(rows);
                     act.fan_out(batch);
                 }
                 Err(e) => log::error!(
