@@ -150,6 +150,10 @@ pub struct DriverActor {
     attach_epoch: u64,
     last_persisted: Option<Instant>,
     location_dirty: bool,
+    /// When the orders' customers were last told where the driver is, and whether a newer
+    /// position waits for the next `realtime.location_flush_ms`.
+    last_courier: Option<Instant>,
+    courier_dirty: bool,
 }
 
 impl DriverActor {
@@ -161,6 +165,8 @@ impl DriverActor {
             attach_epoch: 0,
             last_persisted: None,
             location_dirty: false,
+            last_courier: None,
+            courier_dirty: false,
         }
     }
 
@@ -303,6 +309,7 @@ impl Handler<UpdateLocation> for DriverActor {
             id: self.state.id.clone(),
             location: msg.location,
         });
+        self.tell_customers(ctx);
         // Coalesce writes: the newest position wins, stored at most once per interval.
         let interval =
             std::time::Duration::from_millis(self.hub.settings.limits.location_min_interval_ms);
@@ -321,6 +328,42 @@ impl Handler<UpdateLocation> for DriverActor {
 }
 
 impl DriverActor {
+    /// Tells the actors of the orders held where the driver is, at most once per
+    /// `realtime.location_flush_ms` (the newest position wins; one that came too soon goes at
+    /// the end of the interval): each tells its customer (`order::CourierMoved`).
+    fn tell_customers(&mut self, ctx: &mut Context<Self>) {
+        if self.state.orders.is_empty() {
+            return;
+        }
+        let interval = self.hub.settings.realtime.location_flush();
+        if self.last_courier.is_none_or(|t| t.elapsed() >= interval) {
+            self.send_courier();
+        } else if !self.courier_dirty {
+            self.courier_dirty = true;
+            ctx.run_later(interval, |act, _| {
+                if act.courier_dirty {
+                    act.send_courier();
+                }
+            });
+        }
+    }
+
+    fn send_courier(&mut self) {
+        self.courier_dirty = false;
+        self.last_courier = Some(Instant::now());
+        let Some(location) = self.state.location else {
+            return;
+        };
+        for o in &self.state.orders {
+            if let Some(a) = self.hub.order(o) {
+                a.do_send(super::order::CourierMoved {
+                    driver_id: self.state.id.clone(),
+                    location,
+                });
+            }
+        }
+    }
+
     /// Announces `busy` ↔ `online` to `dispatch` when the orders held cross the capacity.
     fn orders_changed(&mut self, before: DriverStatus, ctx: &mut Context<Self>) {
         let status = self.state.status();

@@ -200,6 +200,54 @@ impl Actor for OrderActor {
     type Context = Context<Self>;
 }
 
+/// The order's driver moved (at most once per `realtime.location_flush_ms`, `driver`): its
+/// customer, if it has one, is told where its courier is.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct CourierMoved {
+    pub driver_id: DriverId,
+    pub location: crate::protocol::Location,
+}
+
+impl Handler<CourierMoved> for OrderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CourierMoved, _: &mut Context<Self>) {
+        let order = &self.state.order;
+        // Only this order's customer, only while this driver has it: never the courier's other
+        // orders, never after a reassignment.
+        let Some(customer) = order.customer_id.clone() else {
+            return;
+        };
+        if order.driver_id.as_ref() != Some(&msg.driver_id) || !order.status.holds_driver() {
+            return;
+        }
+        let l = msg.location;
+        let out = ServerMsg::CourierLocation {
+            order_id: order.id.clone(),
+            lat: l.lat,
+            lng: l.lng,
+            speed: l.speed,
+            heading: l.heading,
+            timestamp: l.timestamp,
+        };
+        let room = Room::Customer(customer);
+        let text = crate::protocol::server::envelope(
+            &out,
+            &room.to_string(),
+            None,
+            &uuid::Uuid::new_v4().to_string(),
+        );
+        self.hub
+            .rooms
+            .do_send(crate::actors::registry::PublishEphemeral {
+                room,
+                kind: "courier_location",
+                text: text.into(),
+            });
+    }
+}
+
 impl Handler<GetOrder> for OrderActor {
     type Result = MessageResult<GetOrder>;
     fn handle(&mut self, _: GetOrder, _: &mut Context<Self>) -> Self::Result {

@@ -111,6 +111,16 @@ pub enum ServerMsg {
     Locations {
         drivers: Vec<DriverLocation>,
     },
+    /// Where a customer's courier is (SPEC 10): to `customer:<id>`, ephemeral, at most once per
+    /// `realtime.location_flush_ms`, while the order is with its driver.
+    CourierLocation {
+        order_id: OrderId,
+        lat: f64,
+        lng: f64,
+        speed: Option<f64>,
+        heading: Option<f64>,
+        timestamp: DateTime<Utc>,
+    },
     /// A driver's SOS (SPEC 10), to `dispatch` and its fleet.
     EmergencyAlert {
         alert_id: String,
@@ -154,7 +164,7 @@ pub const SOCKET_IO_RESERVED: [&str; 6] = [
 ];
 
 /// The `type` of every message the engine itself sends: a custom message may not take one.
-pub const SERVER_TYPES: [&str; 16] = [
+pub const SERVER_TYPES: [&str; 17] = [
     "welcome",
     "joined",
     "ack",
@@ -169,6 +179,7 @@ pub const SERVER_TYPES: [&str; 16] = [
     "order_unassigned",
     "order_updated",
     "locations",
+    "courier_location",
     "emergency_alert",
     "emergency_alert_resolved",
 ];
@@ -191,6 +202,7 @@ impl ServerMsg {
             ServerMsg::OrderUnassigned { .. } => "order_unassigned",
             ServerMsg::OrderUpdated { .. } => "order_updated",
             ServerMsg::Locations { .. } => "locations",
+            ServerMsg::CourierLocation { .. } => "courier_location",
             ServerMsg::EmergencyAlert { .. } => "emergency_alert",
             ServerMsg::EmergencyAlertResolved { .. } => "emergency_alert_resolved",
             // A fixed label: the publisher's types would be unbounded metric labels.

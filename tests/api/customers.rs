@@ -51,7 +51,10 @@ async fn only_own_updates(c: &mut WsClient, other: &str) {
     for m in c.drain_for(Duration::from_millis(300)).await {
         let kind = m["type"].as_str().unwrap_or_default();
         assert!(
-            matches!(kind, "order_updated" | "ack" | "joined" | "pong"),
+            matches!(
+                kind,
+                "order_updated" | "courier_location" | "ack" | "joined" | "pong"
+            ),
             "a customer or partner got {m}"
         );
         assert_ne!(m["order_id"], other, "another's order leaked: {m}");
@@ -116,6 +119,98 @@ async fn a_customer_follows_its_order_through_a_whole_delivery(db: TestDb) {
     }
 }
 on_both_backends!(a_customer_follows_its_order_through_a_whole_delivery);
+
+/// The `courier_location`s `c` gets within `d`.
+async fn courier_locations(c: &mut WsClient, d: Duration) -> Vec<Value> {
+    c.drain_for(d)
+        .await
+        .into_iter()
+        .filter(|m| m["type"] == "courier_location")
+        .collect()
+}
+
+async fn a_customer_sees_its_courier_move_and_nothing_of_the_couriers_other_orders(db: TestDb) {
+    let app = spawn_app_with(db, |s| s.dispatch.default_capacity = 2).await;
+    let mut driver = app.online_driver("DRV-001", "Alice", 48.8566, 2.3522).await;
+    let mut carol = app.ws(&customer_token(&app, "C-1")).await;
+    let mut dave = app.ws(&customer_token(&app, "C-2")).await;
+    let mut erin = app.ws(&customer_token(&app, "C-3")).await;
+    for (order, customer) in [("ORD-A", "C-1"), ("ORD-B", "C-2")] {
+        create(
+            &app,
+            &app.dispatcher_token(),
+            order,
+            json!({"customer_id": customer, "driver_id": "DRV-001"}),
+        )
+        .await;
+        driver.expect("order_assigned").await;
+    }
+    // Ten positions at once: each customer hears of its own order only, coalesced, the newest
+    // last (realtime.location_flush_ms).
+    let last_lat = 48.8566 + 10.0 * 0.001;
+    for i in 1..=10 {
+        let lat = 48.8566 + f64::from(i) * 0.001;
+        let ack = driver
+            .request(json!({"type":"location","lat":lat,"lng":2.3522,"speed":7.5,"heading":90}))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    let flush = Duration::from_millis(app.settings.realtime.location_flush_ms);
+    for (c, own, other) in [
+        (&mut carol, "ORD-A", "ORD-B"),
+        (&mut dave, "ORD-B", "ORD-A"),
+    ] {
+        let got = courier_locations(c, flush * 2 + Duration::from_millis(500)).await;
+        assert!(!got.is_empty(), "{own}'s customer hears its courier");
+        assert!(got.len() < 10, "coalesced per flush interval: {got:?}");
+        for m in &got {
+            assert_eq!(
+                m["order_id"], own,
+                "never the courier's other order ({other}): {m}"
+            );
+            assert_eq!(
+                m["room"].as_str().map(|r| r.starts_with("customer:")),
+                Some(true),
+                "{m}"
+            );
+            assert!(m.get("seq").is_none_or(Value::is_null), "ephemeral: {m}");
+        }
+        let newest = got.last().map(|m| m["lat"].as_f64());
+        assert_eq!(
+            newest,
+            Some(Some(last_lat)),
+            "the newest position wins: {got:?}"
+        );
+        assert_eq!(got.last().map(|m| m["speed"].clone()), Some(json!(7.5)));
+    }
+    assert!(
+        courier_locations(&mut erin, Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "a customer with no order here hears no courier"
+    );
+    // Delivered: the order no longer holds the driver, its customer hears no more.
+    let ack = driver
+        .request(json!({"type":"accept","order_id":"ORD-A"}))
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    for status in ["picked_up", "out_for_delivery", "delivered"] {
+        let ack = driver
+            .request(json!({"type":"order_status","order_id":"ORD-A","status":status}))
+            .await;
+        assert_eq!(ack["type"], "ack", "{status}: {ack}");
+    }
+    tokio::time::sleep(flush).await;
+    carol.drain_for(Duration::from_millis(200)).await;
+    let ack = driver
+        .request(json!({"type":"location","lat":48.9,"lng":2.3522}))
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let after = courier_locations(&mut carol, flush * 2).await;
+    assert!(after.is_empty(), "after delivery: {after:?}");
+    assert!(!courier_locations(&mut dave, flush * 2).await.is_empty());
+}
+on_both_backends!(a_customer_sees_its_courier_move_and_nothing_of_the_couriers_other_orders);
 
 /// Sends a `join` of `room` and asserts `forbidden`.
 async fn join_refused(c: &mut WsClient, room: &str) {
