@@ -383,6 +383,22 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Sends an ephemeral message (no seq, not kept: presence, locations, a courier's position) to
+/// `room`'s members, under a publication id of its own.
+pub fn publish_ephemeral(hub: &Hub, room: crate::protocol::Room, msg: &crate::protocol::ServerMsg) {
+    let text = crate::protocol::server::envelope(
+        msg,
+        &room.to_string(),
+        None,
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    hub.rooms.do_send(registry::PublishEphemeral {
+        room,
+        kind: msg.kind(),
+        text: text.into(),
+    });
+}
+
 /// Sends committed messages to their rooms and logs `[BROADCAST]` with the deliveries made.
 pub async fn publish(hub: &Hub, what: &str, messages: Vec<db::queries::commit::Published>) {
     publish_timed(hub, what, messages, None).await

@@ -231,20 +231,7 @@ impl Handler<CourierMoved> for OrderActor {
             heading: l.heading,
             timestamp: l.timestamp,
         };
-        let room = Room::Customer(customer);
-        let text = crate::protocol::server::envelope(
-            &out,
-            &room.to_string(),
-            None,
-            &uuid::Uuid::new_v4().to_string(),
-        );
-        self.hub
-            .rooms
-            .do_send(crate::actors::registry::PublishEphemeral {
-                room,
-                kind: "courier_location",
-                text: text.into(),
-            });
+        crate::actors::publish_ephemeral(&self.hub, Room::Customer(customer), &out);
     }
 }
 

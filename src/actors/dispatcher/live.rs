@@ -43,20 +43,7 @@ impl Dispatcher {
                 changes,
                 truncated: (total > 50).then(|| total - 50),
             };
-            let room = Room::Fleet(fleet);
-            let text = server::envelope(
-                &msg,
-                &room.to_string(),
-                None,
-                &uuid::Uuid::new_v4().to_string(),
-            );
-            self.hub
-                .rooms
-                .do_send(crate::actors::registry::PublishEphemeral {
-                    room,
-                    kind: "presence",
-                    text: text.into(),
-                });
+            crate::actors::publish_ephemeral(&self.hub, Room::Fleet(fleet), &msg);
         }
     }
 
@@ -67,14 +54,7 @@ impl Dispatcher {
         }
         let drivers: Vec<_> = std::mem::take(&mut self.moved).into_values().collect();
         let msg = ServerMsg::Locations { drivers };
-        let text = server::envelope(&msg, "dispatch", None, &uuid::Uuid::new_v4().to_string());
-        self.hub
-            .rooms
-            .do_send(crate::actors::registry::PublishEphemeral {
-                room: Room::Dispatch,
-                kind: "locations",
-                text: text.into(),
-            });
+        crate::actors::publish_ephemeral(&self.hub, Room::Dispatch, &msg);
     }
 }
 
