@@ -181,7 +181,7 @@ impl SioSession {
             None => Link::Polling { poll: None },
         };
         let session = SioSession {
-            socket: socket::Socket::new(&hub, id, query),
+            socket: socket::Socket::new(id, query),
             hub: hub.clone(),
             sid: sid.clone(),
             link,

@@ -19,7 +19,7 @@ use super::SioSession;
 use crate::actors::driver::DetachSession;
 use crate::actors::registry::Leave;
 use crate::actors::session::LeaveRooms;
-use crate::actors::{ConnectionSlot, Hub};
+use crate::actors::ConnectionSlot;
 use crate::auth::Claims;
 use crate::db::queries;
 use crate::error::AppError;
@@ -72,7 +72,7 @@ pub(super) struct Live {
 }
 
 impl Socket {
-    pub(super) fn new(_hub: &Hub, id: SessionId, query: HashMap<String, String>) -> Socket {
+    pub(super) fn new(id: SessionId, query: HashMap<String, String>) -> Socket {
         Socket {
             id,
             query,
