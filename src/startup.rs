@@ -35,7 +35,12 @@ pub async fn start_engine(settings: Settings, pool: DbPool) -> Result<Arc<Hub>, 
         .send(SetHub(Arc::downgrade(&hub)))
         .await
         .map_err(AppError::from)?;
-    rebuild(&hub).await?;
+    if hub.settings.cluster.enabled() {
+        // The node that takes the leader's lock rebuilds the actors then (`cluster::node`).
+        crate::cluster::node::start(&hub, |hub| Box::pin(async move { rebuild(&hub).await }));
+    } else {
+        rebuild(&hub).await?;
+    }
     crate::actors::janitor::Janitor::new(hub.clone()).start();
     Ok(hub)
 }

@@ -50,22 +50,12 @@ pub async fn connect(c: Connecting) -> Result<Connected, AppError> {
         rooms,
     } = c;
     let mut driver = None;
-    if let Some(d) = claims.driver() {
-        let addr = ensure_driver(&hub, d, claims.name.clone(), &claims.fleet).await?;
-        let snapshot = addr
-            .send(AttachSession {
-                session_id: id,
-                recipient: deliver,
-                leave,
-            })
-            .await?;
-        let mut orders = Vec::new();
-        for o in &snapshot.orders {
-            if let Some(a) = hub.order(o) {
-                orders.push(a.send(GetOrder).await?.order);
-            }
-        }
-        driver = Some((snapshot.status, orders));
+    if claims.driver().is_some() {
+        driver = Some(if hub.cluster.forwards() {
+            crate::cluster::node::attach(&hub, &claims, id, deliver, leave).await?
+        } else {
+            attach_here(&hub, &claims, id, deliver, leave).await?
+        });
     }
     let mut joined = Vec::new();
     for (room, since) in rooms {
@@ -81,6 +71,46 @@ pub async fn connect(c: Connecting) -> Result<Connected, AppError> {
         joined.push((room, reply));
     }
     Ok(Connected { driver, joined })
+}
+
+/// Attaches session `id` of the driver `claims` name to its actor on this node (registering the
+/// driver when it is new); answers the driver's status and orders as they are now. On a
+/// cluster's leader, another node's session is attached here too, through its proxy.
+pub async fn attach_here(
+    hub: &Arc<Hub>,
+    claims: &Claims,
+    id: SessionId,
+    deliver: Recipient<Deliver>,
+    leave: Recipient<LeaveRooms>,
+) -> Result<(DriverStatus, Vec<Order>), AppError> {
+    let Some(d) = claims.driver() else {
+        return Err(AppError::bad_request("not a driver's token"));
+    };
+    let addr = ensure_driver(hub, d, claims.name.clone(), &claims.fleet).await?;
+    let snapshot = addr
+        .send(AttachSession {
+            session_id: id,
+            recipient: deliver,
+            leave,
+        })
+        .await?;
+    let mut orders = Vec::new();
+    for o in &snapshot.orders {
+        if let Some(a) = hub.order(o) {
+            orders.push(a.send(GetOrder).await?.order);
+        }
+    }
+    Ok((snapshot.status, orders))
+}
+
+/// A driver's session `id` closed: detached from its actor here, or on the leader.
+pub fn detach(hub: &Arc<Hub>, claims: &Claims, id: SessionId) {
+    let Some(d) = claims.driver() else { return };
+    if hub.cluster.forwards() {
+        crate::cluster::node::detach(hub, d, id);
+    } else if let Some(a) = hub.driver(d) {
+        a.do_send(super::driver::DetachSession { session_id: id });
+    }
 }
 
 /// A client's `join` of room `name` by connection `id` (in `joined`, under `claims`): decided by

@@ -74,6 +74,8 @@ pub struct Hub {
     pub pid_key: crate::socketio::PidKey,
     /// Where published messages go beyond this node (`cluster`).
     pub broker: crate::cluster::Broker,
+    /// Whether this node leads its cluster, and what it hands the leader (`cluster::node`).
+    pub cluster: crate::cluster::node::Node,
 }
 
 /// One of `limits.max_connections`, and one of its `sub`'s `limits.max_connections_per_sub`,
@@ -158,7 +160,9 @@ impl Hub {
         let settings_rest_limit = settings.limits.rest_per_sub_per_sec;
         let pid_key = pid_key(&settings);
         let node_id = uuid::Uuid::new_v4().to_string();
-        let broker = crate::cluster::Broker::start(&settings, &node_id, rooms.clone());
+        let (inbox, heard) = tokio::sync::mpsc::unbounded_channel();
+        let broker = crate::cluster::Broker::start(&settings, &node_id, rooms.clone(), inbox);
+        let cluster = crate::cluster::node::Node::new(settings.cluster.enabled(), heard);
         Hub {
             settings,
             pool,
@@ -184,6 +188,7 @@ impl Hub {
             socketio: sio::Sessions::default(),
             pid_key,
             broker,
+            cluster,
         }
     }
 

@@ -17,7 +17,6 @@ mod rights;
 pub(crate) use rights::take_out;
 pub use rights::LeaveRooms;
 
-use super::driver::DetachSession;
 use super::registry::Leave;
 use super::{ConnectionSlot, Deliver, Hub};
 use crate::auth::{self, Claims};
@@ -352,11 +351,7 @@ impl Actor for WsSession {
             rooms: std::mem::take(&mut self.rooms),
             session_id: self.id,
         });
-        if let Some(d) = self.claims.driver().and_then(|d| self.hub.driver(d)) {
-            d.do_send(DetachSession {
-                session_id: self.id,
-            });
-        }
+        super::connect::detach(&self.hub, &self.claims, self.id);
         crate::stats::session_closed(self.claims.role.as_str(), self.close_code);
         log::info!(
             "[WEBSOCKET] session={} disconnected sub={:?}",

@@ -7,8 +7,15 @@
 //! kept for later: it is in the database, so a room on another node fills the gap when its next
 //! message comes, and every room re-reads what it missed when its node's subscriber reconnects
 //! (`CatchUpAll`). So nothing piles up in memory however long Redis is away.
+//!
+//! The same two connections carry what nodes say to each other (`wire`): the subscriber always
+//! listens to this node's own channel and to the leader's announcements, and to the leader's
+//! channel while this node leads; what it hears there goes to the `inbox` (`node`). One
+//! publisher connection for both keeps the leader's room messages and its orders to a node's
+//! sessions in the order it sent them.
 
 use super::envelope::{self, Envelope};
+use super::wire;
 use super::ClusterState;
 use crate::actors::registry::{CatchUpAll, Remote, RoomRegistry};
 use crate::config::ClusterSettings;
@@ -45,26 +52,42 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Starts the tasks on the current arbiter.
-    pub fn start(settings: &ClusterSettings, node: &str, rooms: Addr<RoomRegistry>) -> Bus {
+    /// Starts the tasks on the current arbiter; what is heard on the node channels goes to
+    /// `inbox` as (channel, payload).
+    pub fn start(
+        settings: &ClusterSettings,
+        node: &str,
+        rooms: Addr<RoomRegistry>,
+        inbox: mpsc::UnboundedSender<(String, String)>,
+    ) -> Bus {
         let (out, out_rx) = mpsc::unbounded_channel();
         let (control, control_rx) = mpsc::unbounded_channel();
         let publisher = Arc::new(AtomicU8::new(DOWN));
         let subscriber = Arc::new(AtomicU8::new(DOWN));
         let url = settings.redis_url.clone();
         let max = settings.reconnect_max();
-        log::warn!(
-            "[CLUSTER] node {node}: room messages go over Redis (namespace {:?}); this node still runs its own Dispatcher (one leader per cluster is not built yet)",
+        log::info!(
+            "[CLUSTER] node {node}: room messages go over Redis (namespace {:?})",
             settings.namespace
         );
+        let own = [
+            wire::node_channel(&settings.namespace, node),
+            wire::nodes_channel(&settings.namespace),
+        ];
+        for ch in own {
+            let _ = control.send(Control::Watch(ch));
+        }
         actix_rt::spawn(publish_loop(url.clone(), max, out_rx, publisher.clone()));
         actix_rt::spawn(subscribe_loop(
             url,
             max,
-            node.to_string(),
-            settings.namespace.clone(),
+            Listener {
+                node: node.to_string(),
+                namespace: settings.namespace.clone(),
+                rooms,
+                inbox,
+            },
             control_rx,
-            rooms,
             subscriber.clone(),
         ));
         Bus {
@@ -88,6 +111,16 @@ impl Bus {
         let _ = self
             .out
             .send((envelope::channel(&self.namespace, &name), payload));
+    }
+
+    /// Publishes `payload` on `channel` as it is (a `wire` message).
+    pub fn send(&self, channel: String, payload: String) {
+        let _ = self.out.send((channel, payload));
+    }
+
+    /// Listens to `channel` (a `wire` channel) from now on.
+    pub fn listen(&self, channel: String) {
+        let _ = self.control.send(Control::Watch(channel));
     }
 
     pub fn watch(&self, room: &Room) {
@@ -183,10 +216,8 @@ async fn publish_loop(
 async fn subscribe_loop(
     url: String,
     max: Duration,
-    node: String,
-    namespace: String,
+    listener: Listener,
     mut control: mpsc::UnboundedReceiver<Control>,
-    rooms: Addr<RoomRegistry>,
     state: Arc<AtomicU8>,
 ) {
     let mut watched: BTreeSet<String> = BTreeSet::new();
@@ -227,7 +258,7 @@ async fn subscribe_loop(
         wait = FIRST_RETRY;
         if connected_before {
             // What was published while the bus was away is in the database.
-            rooms.do_send(CatchUpAll);
+            listener.rooms.do_send(CatchUpAll);
         }
         connected_before = true;
         loop {
@@ -247,7 +278,7 @@ async fn subscribe_loop(
                 },
                 m = stream.next() => match m {
                     None => break,
-                    Some(msg) => deliver(&node, &namespace, &rooms, &msg),
+                    Some(msg) => listener.deliver(&msg),
                 },
             }
         }
@@ -266,26 +297,41 @@ fn apply(watched: &mut BTreeSet<String>, c: Control) {
     }
 }
 
-/// A message from the bus, to its room unless this node published it.
-fn deliver(node: &str, namespace: &str, rooms: &Addr<RoomRegistry>, msg: &redis::Msg) {
-    let channel = msg.get_channel_name();
-    let Some(room) = envelope::room_of(namespace, channel).and_then(Room::parse) else {
-        return;
-    };
-    let payload: String = match msg.get_payload() {
-        Ok(p) => p,
-        Err(_) => return,
-    };
-    let Some(e) = Envelope::decode(&payload) else {
-        log::warn!("[CLUSTER] an unreadable message on room {room}'s channel");
-        return;
-    };
-    if e.node == node {
-        return;
+/// Where what the subscriber hears goes.
+struct Listener {
+    node: String,
+    namespace: String,
+    rooms: Addr<RoomRegistry>,
+    inbox: mpsc::UnboundedSender<(String, String)>,
+}
+
+impl Listener {
+    /// A message from the bus: to its room unless this node published it, or to the inbox when
+    /// it is on a node channel.
+    fn deliver(&self, msg: &redis::Msg) {
+        let channel = msg.get_channel_name();
+        let payload: String = match msg.get_payload() {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        let Some(name) = envelope::room_of(&self.namespace, channel) else {
+            let _ = self.inbox.send((channel.to_string(), payload));
+            return;
+        };
+        let Some(room) = Room::parse(name) else {
+            return;
+        };
+        let Some(e) = Envelope::decode(&payload) else {
+            log::warn!("[CLUSTER] an unreadable message on room {room}'s channel");
+            return;
+        };
+        if e.node == self.node {
+            return;
+        }
+        self.rooms.do_send(Remote {
+            room,
+            seq: e.seq,
+            text: e.text.into(),
+        });
     }
-    rooms.do_send(Remote {
-        room,
-        seq: e.seq,
-        text: e.text.into(),
-    });
 }

@@ -14,6 +14,9 @@
 
 pub mod bus;
 pub mod envelope;
+pub mod leader;
+pub mod node;
+pub mod wire;
 
 use crate::actors::registry::RoomRegistry;
 use crate::config::Settings;
@@ -51,11 +54,31 @@ impl ClusterState {
 impl Broker {
     /// The broker `settings` ask for; a Redis one starts its tasks on the current arbiter and
     /// hands what other nodes publish to `rooms`. `node` names this process in the envelopes.
-    pub fn start(settings: &Settings, node: &str, rooms: Addr<RoomRegistry>) -> Broker {
+    /// What the bus hears on the node channels goes to `inbox`.
+    pub fn start(
+        settings: &Settings,
+        node: &str,
+        rooms: Addr<RoomRegistry>,
+        inbox: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    ) -> Broker {
         if !settings.cluster.enabled() {
             return Broker::Local;
         }
-        Broker::Redis(bus::Bus::start(&settings.cluster, node, rooms))
+        Broker::Redis(bus::Bus::start(&settings.cluster, node, rooms, inbox))
+    }
+
+    /// Publishes a `wire` message on `channel` (nothing without a cluster).
+    pub fn send(&self, channel: String, payload: String) {
+        if let Broker::Redis(b) = self {
+            b.send(channel, payload);
+        }
+    }
+
+    /// Listens to a `wire` channel.
+    pub fn listen(&self, channel: String) {
+        if let Broker::Redis(b) = self {
+            b.listen(channel);
+        }
     }
 
     /// A committed message of `room` with `seq`, already delivered locally: to the other nodes.

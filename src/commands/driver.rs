@@ -14,7 +14,7 @@ use actix::Addr;
 
 /// `status`: the sender's driver goes online or offline (a driver; `driver_id`, when given, is
 /// its own). Answers the driver's status.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SetStatus {
     pub status: AvailabilityStatus,
     pub driver_id: Option<DriverId>,
@@ -40,7 +40,7 @@ impl SetStatus {
 
 /// `location`: a new position of the sender's driver (a driver; `driver_id`, when given, is its
 /// own). Answers `null`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SendLocation {
     pub lat: f64,
     pub lng: f64,
@@ -72,7 +72,7 @@ impl SendLocation {
 }
 
 /// `POST /api/v1/drivers` (admin): registers a driver, offline. Answers the driver.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RegisterDriver {
     /// `DRV-` and 8 hex digits when not given.
     pub id: Option<String>,

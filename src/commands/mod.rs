@@ -57,7 +57,9 @@ type Reply = Result<serde_json::Value, AppError>;
 pub type IdempotencyKey = Result<Option<String>, AppError>;
 
 /// Everything a client may ask to be done, one variant per client message and REST action.
-#[derive(Debug, Clone)]
+/// It travels between nodes as JSON (`cluster::forward`): a follower hands its commands to the leader.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "command", content = "args", rename_all = "snake_case")]
 pub enum Command {
     /// `status`.
     SetStatus(driver::SetStatus),
@@ -217,6 +219,10 @@ pub async fn run(
     key: IdempotencyKey,
 ) -> Result<Answer, AppError> {
     command.admit(&hub.settings, &claims)?;
+    if hub.cluster.forwards() {
+        // Another node leads: it runs every command, so one writer decides each fact.
+        return crate::cluster::node::forward(hub, claims, command, key).await;
+    }
     let key = key?;
     let shape = command.shape();
     let sub = claims.sub.clone();

@@ -17,7 +17,7 @@ use actix::Addr;
 const CREATORS: &[Role] = &[Role::Dispatcher, Role::Admin, Role::Partner];
 
 /// `accept`: the driver it was offered to accepts the order. Answers the order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Accept {
     pub order_id: OrderId,
 }
@@ -38,7 +38,7 @@ impl Accept {
 
 /// `decline`: the driver it was offered to hands the order back to the Dispatcher. Answers the
 /// order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Decline {
     pub order_id: OrderId,
 }
@@ -62,7 +62,7 @@ impl Decline {
 }
 
 /// `order_status`: the order's driver moves it along. Answers the order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SetOrderStatus {
     pub order_id: OrderId,
     pub status: DeliveryStatus,
@@ -85,7 +85,7 @@ impl SetOrderStatus {
 
 /// `POST /api/v1/orders` (dispatcher, admin, partner): a new order, given to `driver_id` or, without one,
 /// dispatched to the best available driver. Answers the order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateOrder {
     /// `ORD-` and 8 hex digits when not given.
     pub id: Option<String>,
@@ -173,7 +173,7 @@ impl CreateOrder {
 
 /// `POST /api/v1/orders/{id}/reassign` (admin): the override, audited under the caller's `sub`;
 /// `force` past an offline or full driver. Answers the order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reassign {
     pub order_id: OrderId,
     pub driver_id: DriverId,
@@ -211,7 +211,7 @@ impl Reassign {
 
 /// `POST /api/v1/orders/{id}/cancel` (dispatcher, admin; a partner its own pending orders).
 /// Answers the order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cancel {
     pub order_id: OrderId,
 }

@@ -17,7 +17,7 @@ use crate::telemetry::q;
 pub const MAX_TYPE_LEN: usize = 64;
 
 /// Publishes `data` as a message of type `kind` to `room`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Publish {
     /// The room's name as the path gave it.
     pub room: String,

@@ -17,7 +17,7 @@ use crate::protocol::{client, DriverId, IncidentKind, OrderId, Role};
 pub const REPORTERS: &[Role] = &[Role::Driver, Role::Dispatcher, Role::Admin];
 
 /// `report`: an incident on an order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     pub order_id: OrderId,
     pub kind: IncidentKind,
@@ -47,7 +47,7 @@ impl Report {
 
 /// `POST /api/v1/events/delay` (also `/event/delay`): a report that may name `driver_id`, which
 /// must then be the sender itself, when a driver sends it, and the order's current driver.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReportDelay {
     pub order_id: OrderId,
     pub driver_id: Option<DriverId>,

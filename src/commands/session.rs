@@ -7,8 +7,9 @@
 use crate::actors::order::GetOrder;
 use crate::actors::Hub;
 use crate::auth::{self, Claims, OrderParties};
+use crate::db::{self, queries};
 use crate::error::AppError;
-use crate::protocol::{client, Role, Room};
+use crate::protocol::{client, Order, Role, Room};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -183,6 +184,15 @@ pub async fn may_enter(hub: &Hub, claims: &Claims, room: &Room) -> Result<bool, 
         Room::Order(o) if matches!(claims.role, Role::Driver | Role::Customer) => {
             match hub.order(o) {
                 Some(a) => Some(a.send(GetOrder).await?.order),
+                // A cluster node that does not lead runs no order actors: the database, where
+                // every change is committed before it is announced, says whose it is.
+                None if hub.cluster.forwards() => {
+                    let key = o.0.clone();
+                    db::run(&hub.pool, move |c| Ok(queries::orders::find(c, &key)?))
+                        .await?
+                        .map(Order::try_from)
+                        .transpose()?
+                }
                 None => None,
             }
         }

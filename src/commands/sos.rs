@@ -17,7 +17,7 @@ use crate::telemetry::{q, q_or_dash};
 pub const RESOLVERS: &[Role] = &[Role::Admin, Role::Dispatcher];
 
 /// `sos`: the sending driver's alert at (`lat`, `lng`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sos {
     pub lat: f64,
     pub lng: f64,
@@ -85,7 +85,7 @@ impl Sos {
 }
 
 /// `POST /api/v1/sos/{id}/resolve`: staff close an open alert.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResolveSos {
     pub alert_id: String,
 }

@@ -63,6 +63,9 @@ async fn health(hub: web::Data<Hub>, cache: web::Data<HealthCache>) -> HttpRespo
         "database": if db_ok { "ok" } else { "unreachable" },
         // `off` alone, `up`, or `degraded` while Redis is away (still 200: this node serves).
         "cluster": hub.broker.state().as_str(),
+        // This node's id, and the node that leads (itself alone; `null` while none is known).
+        "node": hub.node_id,
+        "leader": hub.cluster.leader().or_else(|| hub.cluster.leading().then(|| hub.node_id.clone())),
     });
     if db_ok {
         HttpResponse::Ok().json(body)

@@ -10,6 +10,7 @@ mod authz;
 mod bad_input;
 mod caps;
 mod cluster;
+mod cluster_leader;
 mod copies;
 mod customers;
 mod durability;

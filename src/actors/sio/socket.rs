@@ -16,7 +16,6 @@
 
 use super::convert;
 use super::SioSession;
-use crate::actors::driver::DetachSession;
 use crate::actors::registry::Leave;
 use crate::actors::session::LeaveRooms;
 use crate::actors::ConnectionSlot;
@@ -280,9 +279,7 @@ impl SioSession {
             rooms: live.rooms.clone(),
             session_id: id,
         });
-        if let Some(d) = live.claims.driver().and_then(|d| self.hub.driver(d)) {
-            d.do_send(DetachSession { session_id: id });
-        }
+        crate::actors::connect::detach(&self.hub, &live.claims, id);
         let (sid, generation, pool) = (
             live.socket_id.clone(),
             live.offset.generation(),

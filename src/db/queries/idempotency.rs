@@ -138,6 +138,18 @@ pub fn release(conn: &mut DbConnection, sub: &str, key: &str) -> QueryResult<usi
     .execute(conn)
 }
 
+/// Gives up every unanswered claim of a process other than `node`: a cluster's new leader does
+/// this when it takes the lock, since only the leader runs commands and the previous one is
+/// gone, so their resends are done at once instead of after `realtime.idempotency_claim_s`.
+pub fn release_claims_of_others(conn: &mut DbConnection, node: &str) -> QueryResult<usize> {
+    diesel::delete(
+        dsl::idempotency_keys
+            .filter(dsl::response.is_null())
+            .filter(dsl::node.ne(node)),
+    )
+    .execute(conn)
+}
+
 /// Forgets the answers given before `before`; answers how many were removed.
 pub fn purge(conn: &mut DbConnection, before: chrono::DateTime<chrono::Utc>) -> QueryResult<usize> {
     diesel::delete(dsl::idempotency_keys.filter(dsl::created_at.lt(to_db(before)))).execute(conn)
