@@ -330,8 +330,9 @@ fn reattach(hub: &Arc<Hub>, only: Option<&HashSet<u64>>) {
 }
 
 /// Asks the leader and waits for its answer, sending the request again every `RESEND` and at
-/// once when a new leader is heard, until `cluster.forward_timeout_ms`.
-async fn ask(hub: &Arc<Hub>, id: u64, m: ToLeader) -> Result<serde_json::Value, AppError> {
+/// once when a new leader is heard, until `cluster.forward_timeout_ms`. `Ok(None)`: this node
+/// took the lead meanwhile, so the work is to be done here.
+async fn ask(hub: &Arc<Hub>, id: u64, m: ToLeader) -> Result<Option<serde_json::Value>, AppError> {
     let (tx, mut rx) = oneshot::channel();
     lock(&hub.cluster.pending).insert(id, tx);
     let deadline = Instant::now() + hub.settings.cluster.forward_timeout();
@@ -339,10 +340,7 @@ async fn ask(hub: &Arc<Hub>, id: u64, m: ToLeader) -> Result<serde_json::Value, 
         let changed = hub.cluster.leader_changed.notified();
         if hub.cluster.leading() {
             lock(&hub.cluster.pending).remove(&id);
-            return Err(AppError::Answered {
-                code: ErrorCode::Conflict,
-                message: "this node took the lead meanwhile: send it again".into(),
-            });
+            return Ok(None);
         }
         to_leader(hub, &m);
         let wait = RESEND.min(deadline.saturating_duration_since(Instant::now()));
@@ -350,7 +348,8 @@ async fn ask(hub: &Arc<Hub>, id: u64, m: ToLeader) -> Result<serde_json::Value, 
             got = &mut rx => {
                 return got
                     .map_err(|_| AppError::internal("the answer was dropped"))?
-                    .into_result();
+                    .into_result()
+                    .map(Some);
             }
             _ = tokio::time::sleep(wait) => {}
             _ = changed => {}
@@ -387,12 +386,15 @@ pub async fn forward(
     let m = ToLeader::Command {
         from: hub.node_id.clone(),
         id,
-        claims,
-        command,
-        key,
+        claims: claims.clone(),
+        command: command.clone(),
+        key: key.clone(),
     };
-    let value = ask(&hub, id, m).await?;
-    Ok(Answer { value, shape })
+    match ask(&hub, id, m).await? {
+        Some(value) => Ok(Answer { value, shape }),
+        // Under the same key: if the old leader did it, its answer is in the database.
+        None => Box::pin(crate::commands::run(hub, claims, command, Ok(key))).await,
+    }
 }
 
 /// Attaches a driver session of this node to the leader's driver actor; answers the driver's
@@ -404,6 +406,7 @@ pub async fn attach(
     deliver: Recipient<Deliver>,
     leave: Recipient<LeaveRooms>,
 ) -> Result<(DriverStatus, Vec<Order>), AppError> {
+    let (deliver_again, leave_again) = (deliver.clone(), leave.clone());
     lock(&hub.cluster.here).insert(
         session,
         Here {
@@ -419,7 +422,12 @@ pub async fn attach(
         session: session.0,
         claims: claims.clone(),
     };
-    let value = ask(hub, id, m).await?;
+    let Some(value) = ask(hub, id, m).await? else {
+        // This node leads now (`take_lead` attached what was here; once more is harmless).
+        lock(&hub.cluster.here).remove(&session);
+        let (deliver, leave) = (deliver_again, leave_again);
+        return crate::actors::connect::attach_here(hub, claims, session, deliver, leave).await;
+    };
     serde_json::from_value(value)
         .map_err(|e| AppError::internal(format!("the leader's attach answer: {e}")))
 }
