@@ -107,7 +107,7 @@ pub async fn attach_here(
 pub fn detach(hub: &Arc<Hub>, claims: &Claims, id: SessionId) {
     let Some(d) = claims.driver() else { return };
     if hub.cluster.forwards() {
-        crate::cluster::node::detach(hub, d, id);
+        crate::cluster::node::detach(hub, id);
     } else if let Some(a) = hub.driver(d) {
         a.do_send(super::driver::DetachSession { session_id: id });
     }

@@ -6,12 +6,12 @@
 //! One lock for the whole cluster, not one per fleet: the product has one central Dispatcher,
 //! its waiting orders, re-matching and storm batches see every fleet at once, and a command never
 //! has to be routed by fleet before it is read. A fleet-sharded leader is a later step if one
-//! node's Dispatcher ever becomes the limit (docs/CLUSTER.md gives the figures).
+//! node's Dispatcher ever becomes the limit.
 //!
 //! The lock lives on a connection of its own (not the pool's: a pooled connection is shared and
 //! recycled), held by a thread of its own (diesel is blocking), which tries the lock while it
 //! does not lead and checks the connection while it does. A leader whose lock connection fails
-//! has lost the lock: it says so and the node stops leading (`Change::Lost`).
+//! has lost the lock: it says so (`Change::Lost`), and the node exits (`node::start`).
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;

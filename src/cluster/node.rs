@@ -27,7 +27,7 @@ use crate::auth::Claims;
 use crate::commands::{Answer, Command, IdempotencyKey};
 use crate::error::{AppError, ErrorCode};
 use crate::idempotency::Outcome;
-use crate::protocol::{DriverId, DriverStatus, Order, Room, SessionId};
+use crate::protocol::{DriverStatus, Order, Room, SessionId};
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -332,7 +332,10 @@ fn reattach(hub: &Arc<Hub>, only: Option<&HashSet<u64>>) {
 /// Asks the leader and waits for its answer, sending the request again every `RESEND` and at
 /// once when a new leader is heard, until `cluster.forward_timeout_ms`. `Ok(None)`: this node
 /// took the lead meanwhile, so the work is to be done here.
-async fn ask(hub: &Arc<Hub>, id: u64, m: ToLeader) -> Result<Option<serde_json::Value>, AppError> {
+async fn ask(hub: &Arc<Hub>, id: u64, m: &ToLeader) -> Result<Option<serde_json::Value>, AppError> {
+    // Encoded once, however often it is sent.
+    let payload = wire::encode(m);
+    let channel = wire::leader_channel(&hub.settings.cluster.namespace);
     let (tx, mut rx) = oneshot::channel();
     lock(&hub.cluster.pending).insert(id, tx);
     let deadline = Instant::now() + hub.settings.cluster.forward_timeout();
@@ -342,7 +345,7 @@ async fn ask(hub: &Arc<Hub>, id: u64, m: ToLeader) -> Result<Option<serde_json::
             lock(&hub.cluster.pending).remove(&id);
             return Ok(None);
         }
-        to_leader(hub, &m);
+        hub.broker.send(channel.clone(), payload.clone());
         let wait = RESEND.min(deadline.saturating_duration_since(Instant::now()));
         tokio::select! {
             got = &mut rx => {
@@ -386,15 +389,25 @@ pub async fn forward(
     let m = ToLeader::Command {
         from: hub.node_id.clone(),
         id,
-        claims: claims.clone(),
-        command: command.clone(),
-        key: key.clone(),
+        claims,
+        command,
+        key,
     };
-    match ask(&hub, id, m).await? {
-        Some(value) => Ok(Answer { value, shape }),
-        // Under the same key: if the old leader did it, its answer is in the database.
-        None => Box::pin(crate::commands::run(hub, claims, command, Ok(key))).await,
+    if let Some(value) = ask(&hub, id, &m).await? {
+        return Ok(Answer { value, shape });
     }
+    // This node leads now: it does the work itself, under the same key (if the old leader did
+    // it, its answer is in the database).
+    let ToLeader::Command {
+        claims,
+        command,
+        key,
+        ..
+    } = m
+    else {
+        return Err(AppError::internal("a forwarded command changed kind"));
+    };
+    Box::pin(crate::commands::run(hub, claims, command, Ok(key))).await
 }
 
 /// Attaches a driver session of this node to the leader's driver actor; answers the driver's
@@ -422,7 +435,7 @@ pub async fn attach(
         session: session.0,
         claims: claims.clone(),
     };
-    let Some(value) = ask(hub, id, m).await? else {
+    let Some(value) = ask(hub, id, &m).await? else {
         // This node leads now (`take_lead` attached what was here; once more is harmless).
         lock(&hub.cluster.here).remove(&session);
         let (deliver, leave) = (deliver_again, leave_again);
@@ -433,7 +446,7 @@ pub async fn attach(
 }
 
 /// A driver session of this node closed.
-pub fn detach(hub: &Arc<Hub>, driver: &DriverId, session: SessionId) {
+pub fn detach(hub: &Arc<Hub>, session: SessionId) {
     if lock(&hub.cluster.here).remove(&session).is_none() {
         return;
     }
@@ -442,7 +455,6 @@ pub fn detach(hub: &Arc<Hub>, driver: &DriverId, session: SessionId) {
         &ToLeader::Detach {
             from: hub.node_id.clone(),
             session: session.0,
-            driver: driver.clone(),
         },
     );
 }

@@ -12,7 +12,7 @@
 use crate::auth::Claims;
 use crate::commands::Command;
 use crate::idempotency::Outcome;
-use crate::protocol::{DriverId, LeftReason};
+use crate::protocol::LeftReason;
 use serde::{Deserialize, Serialize};
 
 /// From a node to the leader.
@@ -36,11 +36,7 @@ pub enum ToLeader {
         claims: Claims,
     },
     /// That session closed.
-    Detach {
-        from: String,
-        session: u64,
-        driver: DriverId,
-    },
+    Detach { from: String, session: u64 },
     /// `from` is alive and holds these drivers' sessions.
     Beat { from: String, sessions: Vec<u64> },
 }

@@ -58,6 +58,13 @@ async fn emergency_once(c: &mut WsClient, who: &str, event_id: &str) {
     );
 }
 
+/// Each of `sessions` got the emergency `event_id`, once.
+async fn everyone_once<const N: usize>(sessions: [(&str, &mut WsClient); N], event_id: &str) {
+    for (who, c) in sessions {
+        emergency_once(c, who, event_id).await;
+    }
+}
+
 #[actix_web::test]
 async fn a_report_on_either_node_moves_the_order_to_a_driver_on_the_other() {
     let Some((leader, follower)) =
@@ -120,15 +127,17 @@ async fn a_report_on_either_node_moves_the_order_to_a_driver_on_the_other() {
     );
     let off = alice.expect("order_unassigned").await;
     assert_eq!(off["order_id"], "ORD-C1");
-    for (who, c) in [
-        ("alice", &mut alice),
-        ("bob", &mut bob),
-        ("carol", &mut carol),
-        ("leader's desk", &mut desk_l),
-        ("follower's desk", &mut desk_f),
-    ] {
-        emergency_once(c, who, &event).await;
-    }
+    everyone_once(
+        [
+            ("alice", &mut alice),
+            ("bob", &mut bob),
+            ("carol", &mut carol),
+            ("leader's desk", &mut desk_l),
+            ("follower's desk", &mut desk_f),
+        ],
+        &event,
+    )
+    .await;
 
     // Bob reports on the leader: Alice is out of it, so the order goes to Carol, on the
     // follower, who hears it through the follower.
@@ -147,15 +156,17 @@ async fn a_report_on_either_node_moves_the_order_to_a_driver_on_the_other() {
         .to_string();
     let moved = carol.expect("order_assigned").await;
     assert_eq!(moved["previous_driver_id"], "DRV-002", "{moved}");
-    for (who, c) in [
-        ("alice", &mut alice),
-        ("bob", &mut bob),
-        ("carol", &mut carol),
-        ("leader's desk", &mut desk_l),
-        ("follower's desk", &mut desk_f),
-    ] {
-        emergency_once(c, who, &event).await;
-    }
+    everyone_once(
+        [
+            ("alice", &mut alice),
+            ("bob", &mut bob),
+            ("carol", &mut carol),
+            ("leader's desk", &mut desk_l),
+            ("follower's desk", &mut desk_f),
+        ],
+        &event,
+    )
+    .await;
 
     // The leader's truth is the database's, read on either node.
     let (status, order) = follower

@@ -70,11 +70,7 @@ pub fn handle(hub: &Arc<Hub>, m: ToLeader) {
                 to_node(&hub, &from, &ToNode::Reply { id, outcome });
             });
         }
-        ToLeader::Detach {
-            from,
-            session,
-            driver: _,
-        } => {
+        ToLeader::Detach { from, session } => {
             let gone = lock(&hub.cluster.remote).sessions.remove(&(from, session));
             if let Some(e) = gone {
                 detach_local(hub, &e);
