@@ -288,6 +288,19 @@ mod tests {
     }
 
     #[test]
+    fn a_float_reaches_socket_io_bit_for_bit() {
+        // 0.9360769757661953 came out as ...52 before serde_json parsed floats exactly: a risk
+        // score on Socket.IO differed from the native copy of the same publication.
+        let frame = r#"{"type":"emergency_event","risk_score":0.9360769757661953,"room":"dispatch","seq":1,"id":"p"}"#;
+        let e = server_events(frame, LocationEvents::PerDriver).unwrap_or_else(|| panic!("none"));
+        assert!(
+            e.events[0].1.contains("\"risk_score\":0.9360769757661953"),
+            "{}",
+            e.events[0].1
+        );
+    }
+
+    #[test]
     fn an_sos_and_its_alerts_pass_under_their_own_names() {
         let m = client_message("sos", &[json!({"lat": 1.5, "lng": 2.5, "message": "help"})]);
         assert_eq!(
