@@ -312,7 +312,9 @@ impl Handler<Remote> for RoomRegistry {
     }
 }
 
-/// The bus came back: every running room re-reads what was committed while it was away.
+/// The bus came back, or the cluster's leader changed: every running room re-reads what was
+/// committed that it has not delivered (while the bus was away, or by a leader that died before
+/// publishing it).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CatchUpAll;

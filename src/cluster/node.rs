@@ -187,6 +187,9 @@ async fn take_lead(
         }
     }
     hub.cluster.leader_changed.notify_waiters();
+    // The previous leader may have committed room messages it died before publishing: with no
+    // message after them, no gap would show them. Every room re-reads its tail.
+    hub.rooms.do_send(crate::actors::registry::CatchUpAll);
     log::warn!(
         "[CLUSTER] node {} leads: Dispatcher and actors rebuilt in {} ms, own driver sessions {n}, unanswered claims freed {}",
         hub.node_id,
@@ -272,6 +275,8 @@ fn heard_leader(hub: &Arc<Hub>, leader: String) {
         log::warn!("[CLUSTER] node {leader} leads; handing it this node's sessions and commands");
         reattach(hub, None);
         hub.cluster.leader_changed.notify_waiters();
+        // What the previous leader committed and died before publishing (see take_lead).
+        hub.rooms.do_send(crate::actors::registry::CatchUpAll);
     }
 }
 

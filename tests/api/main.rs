@@ -11,6 +11,7 @@ mod bad_input;
 mod caps;
 mod cluster;
 mod cluster_leader;
+mod cluster_nodes;
 mod copies;
 mod customers;
 mod durability;

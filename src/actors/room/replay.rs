@@ -41,6 +41,59 @@ impl Handler<JoinRoom> for RoomActor {
 
     fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) -> Self::Result {
         self.received += 1;
+        match msg.since {
+            Some(since) if since > self.last_seq => self.catch_up_then_join(since, msg),
+            _ => self.join(msg, ctx),
+        }
+    }
+}
+
+impl RoomActor {
+    /// A client that resumes from further than this room has delivered: it saw those messages
+    /// through another node of the cluster (or the publication is still on its way). The room
+    /// first reads what was committed up to `since` and delivers it to its members, then joins the
+    /// session as usual, from where it is; what it never had (a `since` beyond anything
+    /// committed) is refused as before, with `recovered: false`. Without this, the joiner would
+    /// be a member from the room's older seq and get again what it already had.
+    fn catch_up_then_join(
+        &mut self,
+        since: i64,
+        msg: JoinRoom,
+    ) -> ResponseActFuture<Self, Result<JoinReply, AppError>> {
+        let (pool, name, from) = (self.hub.pool.clone(), self.name.clone(), self.last_seq);
+        let limit = self.hub.settings.realtime.history_per_room.max(1);
+        let count = (since - from).min(limit);
+        // Not idle while it reads: the join is still to come.
+        self.replays += 1;
+        let read = async move {
+            db::run(&pool, move |c| {
+                Ok(queries::rooms::since(c, &name, from, count)?)
+            })
+            .await
+        };
+        Box::pin(read.into_actor(self).then(move |rows, act, ctx| {
+            act.replays -= 1;
+            match rows {
+                Ok(rows) => {
+                    let batch = act.accept_rows(rows);
+                    act.fan_out(batch);
+                    act.arm_gap_check(ctx);
+                }
+                Err(e) => log::error!(
+                    "[BROADCAST] room={:?} catch-up for a join failed: {}",
+                    act.name,
+                    crate::telemetry::q(&e.to_string())
+                ),
+            }
+            act.join(msg, ctx)
+        }))
+    }
+
+    fn join(
+        &mut self,
+        msg: JoinRoom,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<JoinReply, AppError>> {
         let id = msg.session_id;
         // A member re-joining with `since` gets only what it has not received: up to the seq
         // it became a member at. A new member has everything after the current seq live.
