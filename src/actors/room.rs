@@ -370,16 +370,21 @@ impl RoomActor {
         batch
     }
 
-    /// After a gap read: what the database did not have was trimmed (a seq is committed before it
-    /// is published, so nothing else is missing). Nobody can fill that gap: members are told to
-    /// `resync`, and delivery goes on after it.
-    fn skip_trimmed_gap(&mut self, batch: &mut Batch) {
-        let Some(&next) = self.ahead.keys().next() else {
-            return;
-        };
-        if next <= self.last_seq + 1 {
-            return;
+    /// After a gap read of every seq up to `read_upto`: what the database did not have of it was
+    /// trimmed (a seq is committed before it is published, and a room's seqs commit in order, so
+    /// below a message that arrived nothing is still to come). Nobody can fill that gap: members
+    /// are told to `resync`, and delivery goes on after it. A gap above `read_upto` was not read
+    /// and waits for the next read.
+    fn skip_trimmed_gaps(&mut self, read_upto: i64, batch: &mut Batch) {
+        while let Some(&next) = self.ahead.keys().next() {
+            if next <= self.last_seq + 1 || next > read_upto {
+                return;
+            }
+            self.skip_gap_before(next, batch);
         }
+    }
+
+    fn skip_gap_before(&mut self, next: i64, batch: &mut Batch) {
         log::warn!(
             "[BROADCAST] room={:?} seq {}..{} trimmed before delivery: members told to resync",
             self.name,
@@ -406,18 +411,27 @@ impl RoomActor {
                 return;
             }
             let (pool, name, from) = (act.hub.pool.clone(), act.name.clone(), act.last_seq);
-            let upto = act.ahead.keys().next().copied().unwrap_or(from);
+            // Every gap below the last message waiting, not only the first: the seqs between
+            // two waiting messages are read too, or the second gap would look trimmed.
+            let cap = act.hub.settings.realtime.history_per_room.max(1);
+            let upto = act
+                .ahead
+                .keys()
+                .next_back()
+                .copied()
+                .unwrap_or(from)
+                .min(from + cap);
             let read = async move {
                 db::run(&pool, move |c| {
                     Ok(queries::rooms::since(c, &name, from, upto - from)?)
                 })
                 .await
             };
-            ctx.wait(read.into_actor(act).map(|rows, act, ctx| {
+            ctx.wait(read.into_actor(act).map(move |rows, act, ctx| {
                 match rows {
                     Ok(rows) => {
                         let mut batch = act.accept_rows(rows);
-                        act.skip_trimmed_gap(&mut batch);
+                        act.skip_trimmed_gaps(upto, &mut batch);
                         act.fan_out(batch);
                     }
                     Err(e) => log::error!(

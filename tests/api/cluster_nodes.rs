@@ -73,6 +73,7 @@ async fn storm(kill: Kill, test: &str) {
         ))),
     ];
     let bases: Vec<String> = nodes.iter().map(|n| n.borrow().base()).collect();
+    eprintln!("{test}: node 0 {}, node 1 {}", bases[0], bases[1]);
     let leader = elected(&nodes).await;
     let keys = TokenKeys::from_settings(&settings_for(&db).auth).expect("keys");
     let desk_token = token(&keys, "dispatcher-1", Role::Dispatcher, None);
@@ -284,13 +285,23 @@ async fn storm(kill: Kill, test: &str) {
 
     // Every session: its rooms' messages once each, in order, none missing up to the last.
     let mut gaps = 0;
+    let mut disorders = Vec::new();
     let mut checked = 0;
     for (who, p) in drivers
         .iter()
         .map(|(id, _, p)| (id.clone(), p))
         .chain(desks.iter().map(|(n, d)| (format!("desk {n}"), d)))
     {
-        for (room, last) in p.assert_in_order(&who) {
+        let (lasts, broken) = p.in_order();
+        if !broken.is_empty() {
+            disorders.push(format!(
+                "{who} ({}): {}; connects: {:?}",
+                p.at,
+                broken.join(", "),
+                p.connects
+            ));
+        }
+        for (room, last) in lasts {
             checked += 1;
             if top.get(&room).copied().unwrap_or(0) != last {
                 gaps += 1;
@@ -301,6 +312,12 @@ async fn storm(kill: Kill, test: &str) {
             }
         }
     }
+    assert!(
+        disorders.is_empty(),
+        "every message once and in order, but {} sessions:\n{}",
+        disorders.len(),
+        disorders[..disorders.len().min(20)].join("\n")
+    );
     assert_eq!(gaps, 0, "nothing owed is missing");
 
     // Every session, on either node, got each decision's `emergency_event` once (a driver hears

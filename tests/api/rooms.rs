@@ -296,6 +296,42 @@ async fn a_gap_whose_rows_were_trimmed_is_skipped_with_resync(db: TestDb) {
 }
 on_both_backends!(a_gap_whose_rows_were_trimmed_is_skipped_with_resync);
 
+async fn two_gaps_at_once_are_both_filled_from_the_database(db: TestDb) {
+    // Messages 2 and 4 arrive, 1, 3 and 5 are late (committed, still on their way): the gap read
+    // fills both gaps, not only the first, and nothing is taken for trimmed.
+    let app = spawn_app_with(db, |_| {}).await;
+    let mut obs = app.ws(&watcher_token(&app, "watcher")).await;
+    assert_eq!(join(&mut obs, "order:T", None).await["seq"], 0);
+    let conn = own_conn(&app).await;
+    let (_, published) = on_conn(conn, |c| store(c, "order:T", 5)).await;
+    let only = |seqs: &[i64]| -> Vec<Published> {
+        published
+            .iter()
+            .filter(|p| seqs.contains(&p.seq))
+            .cloned()
+            .collect()
+    };
+    for seq in [4, 2] {
+        app.hub
+            .rooms
+            .send(Publish {
+                messages: only(&[seq]),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(seqs_of(&mut obs, "order:T", 4).await, vec![1, 2, 3, 4]);
+    app.hub
+        .rooms
+        .send(Publish {
+            messages: only(&[5]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(seqs_of(&mut obs, "order:T", 1).await, vec![5]);
+}
+on_both_backends!(two_gaps_at_once_are_both_filled_from_the_database);
+
 async fn a_replay_with_a_hole_is_not_recovered(db: TestDb) {
     let app = spawn_app_with(db, |_| {}).await;
     let conn = own_conn(&app).await;

@@ -81,6 +81,20 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            // What the node warned about is the first thing to read when a check failed.
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let loud: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                .filter(|l| !l.contains("protocol error"))
+                .collect();
+            eprintln!(
+                "--- node on port {}: its last warnings and errors ---\n{}",
+                self.port,
+                loud[loud.len().saturating_sub(40)..].join("\n")
+            );
+        }
     }
 }
 
