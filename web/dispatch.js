@@ -2,12 +2,11 @@
 // with the admin override, and counts.
 
 import {
-  $, el, STATUS_WORDS, ACTION_WORDS, percent, clock, place,
+  $, el, svg, titled, plane, STATUS_WORDS, ACTION_WORDS, percent, clock, place,
   storedToken, signOut, signIn, connect,
 } from '/assets/common.js';
 
 const OPEN = new Set(['pending', 'assigned', 'picked_up', 'out_for_delivery']);
-const SVG = 'http://www.w3.org/2000/svg';
 
 const drivers = new Map();
 const orders = new Map();
@@ -172,18 +171,6 @@ function renderIncidents() {
     el('time', { datetime: e.timestamp, text: clock(e.timestamp) }))));
 }
 
-function svg(tag, attrs = {}, ...children) {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  for (const c of children) e.append(c);
-  return e;
-}
-
-function titled(node, text) {
-  node.append(svg('title', {}, text));
-  return node;
-}
-
 function renderMap() {
   const map = $('#map');
   const points = [];
@@ -195,17 +182,7 @@ function renderMap() {
     map.append(svg('text', { x: 500, y: 320, 'text-anchor': 'middle', class: 'map-empty' }, 'No positions yet'));
     return;
   }
-  // An equirectangular plane: longitude shrunk by the cosine of the mean latitude.
-  const meanLat = points.reduce((s, p) => s + p.lat, 0) / points.length;
-  const k = Math.cos((meanLat * Math.PI) / 180);
-  const xs = points.map((p) => p.lng * k);
-  const ys = points.map((p) => p.lat);
-  const [minX, maxX, minY, maxY] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  const span = Math.max(maxX - minX, maxY - minY, 0.005);
-  const scale = Math.min(820 / Math.max(maxX - minX, span * 0.3), 520 / Math.max(maxY - minY, span * 0.3));
-  const cx = (minX + maxX) / 2;
-  const cy = (minY + maxY) / 2;
-  const at = (p) => [500 + (p.lng * k - cx) * scale, 320 - (p.lat - cy) * scale];
+  const at = plane(points, 1000, 640);
 
   const layer = svg('g');
   for (const o of open) {
