@@ -27,7 +27,7 @@ macro_rules! asset {
 }
 
 /// Every file served here. The pages load their scripts and styles from these paths only.
-const ASSETS: [Asset; 10] = [
+const ASSETS: [Asset; 11] = [
     asset!("/", "driver.html", HTML),
     asset!("/driver", "driver.html", HTML),
     asset!("/dispatch", "dispatch.html", HTML),
@@ -36,6 +36,7 @@ const ASSETS: [Asset; 10] = [
     asset!("/assets/driver.js", "driver.js", JS),
     asset!("/assets/dispatch.js", "dispatch.js", JS),
     asset!("/assets/track.js", "track.js", JS),
+    asset!("/assets/hold.js", "hold.js", JS),
     asset!("/assets/common.js", "common.js", JS),
     asset!("/assets/style.css", "style.css", CSS),
 ];
