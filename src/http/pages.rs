@@ -27,7 +27,7 @@ macro_rules! asset {
 }
 
 /// Every file served here. The pages load their scripts and styles from these paths only.
-const ASSETS: [Asset; 11] = [
+const ASSETS: [Asset; 12] = [
     asset!("/", "driver.html", HTML),
     asset!("/driver", "driver.html", HTML),
     asset!("/dispatch", "dispatch.html", HTML),
@@ -37,6 +37,7 @@ const ASSETS: [Asset; 11] = [
     asset!("/assets/dispatch.js", "dispatch.js", JS),
     asset!("/assets/track.js", "track.js", JS),
     asset!("/assets/hold.js", "hold.js", JS),
+    asset!("/assets/sos-alerts.js", "sos-alerts.js", JS),
     asset!("/assets/common.js", "common.js", JS),
     asset!("/assets/style.css", "style.css", CSS),
 ];
