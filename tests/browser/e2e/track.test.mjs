@@ -141,3 +141,34 @@ test('a customer follows its order from assigned to delivered, through a reassig
   assert.doesNotMatch(await dave.page.locator('body').innerText(), /DRV-00|Picked up|Delivered/);
   assertClean(alice.page, bob.page, carol.page, dave.page);
 });
+
+test('a link carrying the token opens the page signed in; a cancelled order says so', async () => {
+  const created = await server.api('POST', '/api/v1/orders', {
+    id: 'ORD-T2',
+    pickup: { lat: 48.8612, lng: 2.3425 },
+    dropoff: { lat: 48.8655, lng: 2.3290 },
+    customer_id: 'C-1',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const login = await fetch(`${server.base}/api/v1/dev/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ sub: 'customer-C-1', role: 'customer', customer_id: 'C-1' }),
+  });
+  const { token } = await login.json();
+  const context = await browser.newContext({ viewport: PHONE_375, isMobile: true, hasTouch: true });
+  const page = watch(await context.newPage(), 'C-1 link');
+  await page.goto(`${server.base}/track/ORD-T2#token=${token}`);
+  await page.locator('#tracking').waitFor({ timeout: WAIT });
+  assert.equal(await page.locator('#signin').isHidden(), true, 'no sign-in asked');
+  assert.equal(new URL(page.url()).hash, '', 'the token is taken out of the address bar');
+  await page.locator('#order-id', { hasText: 'ORD-T2' }).waitFor({ timeout: WAIT });
+
+  assert.equal((await server.api('POST', '/api/v1/orders/ORD-T2/cancel')).status, 200);
+  await page.locator('#cancelled').waitFor({ state: 'visible', timeout: WAIT });
+  assert.equal(await page.locator('#steps li[aria-current]').count(), 0, 'no step is current');
+  assert.equal(await page.locator('#steps li.skipped').count(), 5);
+  assert.equal(await page.locator('#eta').innerText(), '—');
+  assert.equal(await page.locator('#courier-marker').count(), 0);
+  assertClean(page);
+});
