@@ -78,6 +78,13 @@ function render() {
     }, el('span', { class: 'step-mark', 'aria-hidden': 'true', text: state === 'done' ? '✓' : String(i + 1) }),
     el('span', { class: 'step-label', text: label }));
   }));
+  // Said once per change of step, not on every courier move.
+  const said = cancelled ? 'Your order was cancelled.'
+    : `${STEPS[at] ? STEPS[at][1] : order.status}.${order.eta && MOVING.has(order.status) ? ` Arriving around ${etaWords()}.` : ''}`;
+  if ($('#status-live').dataset.status !== order.status) {
+    $('#status-live').dataset.status = order.status;
+    $('#status-live').textContent = said;
+  }
   renderEta();
   $('#courier').textContent = order.driver_id || (cancelled ? '—' : 'not yet assigned');
   if (!MOVING.has(order.status)) $('#courier-note').hidden = true;
@@ -86,11 +93,14 @@ function render() {
   renderMap();
 }
 
+function etaWords() {
+  return new Date(order.eta).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
 function renderEta() {
   const open = MOVING.has(order.status) || order.status === 'pending';
   const eta = open && order.eta ? new Date(order.eta) : null;
-  $('#eta').textContent = order.status === 'delivered' ? 'delivered'
-    : eta ? eta.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '—';
+  $('#eta').textContent = order.status === 'delivered' ? 'delivered' : eta ? etaWords() : '—';
   const min = eta ? Math.round((eta.getTime() - Date.now()) / 60000) : null;
   $('#eta-in').textContent = min === null ? '' : min > 0 ? `(in ${min} min)` : '(any moment now)';
 }

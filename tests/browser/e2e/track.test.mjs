@@ -120,6 +120,8 @@ test('a customer follows its order from assigned to delivered, through a reassig
   await currentStep(carol.page, 'out_for_delivery');
   await carol.page.locator('#courier-marker').waitFor({ timeout: WAIT });
   assert.equal(await carol.page.locator('#steps li.done').count(), 3);
+  // Screen readers hear each step once (not every courier move).
+  assert.match(await carol.page.locator('#status-live').textContent(), /^Out for delivery\. Arriving around \d{1,2}:\d{2}/);
 
   // A phone page: nothing wider than the screen, targets a thumb can hit.
   const widths = await carol.page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
@@ -130,6 +132,7 @@ test('a customer follows its order from assigned to delivered, through a reassig
   await currentStep(carol.page, 'delivered');
   assert.equal(await carol.page.locator('#steps li.done').count(), 4);
   assert.equal(await carol.page.locator('#eta').innerText(), 'delivered');
+  assert.equal(await carol.page.locator('#status-live').textContent(), 'Delivered.');
   await carol.page.locator('#courier-marker').waitFor({ state: 'detached', timeout: WAIT });
 
   // Carol's socket brought only what a customer may have; Dave's nothing of ORD-T1 at all.
