@@ -55,6 +55,42 @@ export function el(tag, attrs = {}, ...children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** `svg('circle', {r: 3}, child...)`: an SVG element. */
+export function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  for (const c of children) e.append(c);
+  return e;
+}
+
+/** Gives an SVG shape a tooltip (and an accessible name). */
+export function titled(node, text) {
+  node.append(svg('title', {}, text));
+  return node;
+}
+
+/**
+ * The maps' plane: `{lat, lng}` points on an equirectangular projection (longitude shrunk by the
+ * cosine of the mean latitude) scaled to fit a `width` × `height` view box with a margin. Returns
+ * `at(p)` → `[x, y]`, or null when there is no point.
+ */
+export function plane(points, width, height) {
+  if (!points.length) return null;
+  const meanLat = points.reduce((s, p) => s + p.lat, 0) / points.length;
+  const k = Math.cos((meanLat * Math.PI) / 180);
+  const xs = points.map((p) => p.lng * k);
+  const ys = points.map((p) => p.lat);
+  const [minX, maxX, minY, maxY] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const span = Math.max(maxX - minX, maxY - minY, 0.005);
+  const scale = Math.min((width * 0.82) / Math.max(maxX - minX, span * 0.3),
+    (height * 0.8125) / Math.max(maxY - minY, span * 0.3));
+  const cx = (minX + maxX) / 2;
+  const cy = (minY + maxY) / 2;
+  return (p) => [width / 2 + (p.lng * k - cx) * scale, height / 2 - (p.lat - cy) * scale];
+}
+
 export function percent(score) {
   return `${Math.round(Number(score) * 100)}%`;
 }

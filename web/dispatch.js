@@ -1,13 +1,13 @@
-// The dispatcher dashboard: a live map of drivers and orders, the incident feed, the orders table
-// with the admin override, and counts.
+// The dispatcher dashboard: a live map of drivers and orders, drivers' SOS alerts, the incident
+// feed, the orders table with the admin override, and counts.
 
 import {
-  $, el, STATUS_WORDS, ACTION_WORDS, percent, clock, place,
+  $, el, svg, titled, plane, STATUS_WORDS, ACTION_WORDS, percent, clock, place,
   storedToken, signOut, signIn, connect,
 } from '/assets/common.js';
+import * as sos from '/assets/sos-alerts.js';
 
 const OPEN = new Set(['pending', 'assigned', 'picked_up', 'out_for_delivery']);
-const SVG = 'http://www.w3.org/2000/svg';
 
 const drivers = new Map();
 const orders = new Map();
@@ -20,13 +20,15 @@ let rp = null;
 
 async function reload() {
   try {
-    const [ds, os, is] = await Promise.all([
+    const [ds, os, is, alerts] = await Promise.all([
       rp.rest('GET', '/api/v1/drivers'),
       rp.rest('GET', '/api/v1/orders'),
       rp.rest('GET', '/api/v1/incidents?limit=50'),
+      rp.rest('GET', '/api/v1/sos?open=true&limit=1000'),
     ]);
     drivers.clear();
     for (const d of ds) drivers.set(d.id, d);
+    sos.load(alerts);
     for (const o of os) orders.set(o.id, o);
     for (const i of [...is].reverse()) addIncident(i);
     renderAll();
@@ -172,40 +174,19 @@ function renderIncidents() {
     el('time', { datetime: e.timestamp, text: clock(e.timestamp) }))));
 }
 
-function svg(tag, attrs = {}, ...children) {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  for (const c of children) e.append(c);
-  return e;
-}
-
-function titled(node, text) {
-  node.append(svg('title', {}, text));
-  return node;
-}
-
 function renderMap() {
   const map = $('#map');
   const points = [];
   const open = [...orders.values()].filter((o) => OPEN.has(o.status));
   for (const d of drivers.values()) if (d.location) points.push(d.location);
   for (const o of open) points.push(o.pickup, o.dropoff);
+  points.push(...sos.points());
   for (const n of [...map.childNodes]) if (n.nodeName !== 'title') n.remove();
   if (!points.length) {
     map.append(svg('text', { x: 500, y: 320, 'text-anchor': 'middle', class: 'map-empty' }, 'No positions yet'));
     return;
   }
-  // An equirectangular plane: longitude shrunk by the cosine of the mean latitude.
-  const meanLat = points.reduce((s, p) => s + p.lat, 0) / points.length;
-  const k = Math.cos((meanLat * Math.PI) / 180);
-  const xs = points.map((p) => p.lng * k);
-  const ys = points.map((p) => p.lat);
-  const [minX, maxX, minY, maxY] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  const span = Math.max(maxX - minX, maxY - minY, 0.005);
-  const scale = Math.min(820 / Math.max(maxX - minX, span * 0.3), 520 / Math.max(maxY - minY, span * 0.3));
-  const cx = (minX + maxX) / 2;
-  const cy = (minY + maxY) / 2;
-  const at = (p) => [500 + (p.lng * k - cx) * scale, 320 - (p.lat - cy) * scale];
+  const at = plane(points, 1000, 640);
 
   const layer = svg('g');
   for (const o of open) {
@@ -234,6 +215,7 @@ function renderMap() {
     g.append(svg('text', { x: 14, y: 4, class: 'label' }, d.id));
     layer.append(g);
   }
+  layer.append(sos.mapLayer(at));
   map.append(layer);
 }
 
@@ -278,6 +260,8 @@ function listen() {
     }
     renderAll();
   });
+  rp.on('emergency_alert', (a) => sos.raised(a));
+  rp.on('emergency_alert_resolved', (r) => sos.cleared(r.alert_id));
   rp.on('emergency_event', (e) => {
     if (addIncident(e)) renderIncidents();
   });
@@ -288,6 +272,7 @@ function start(token) {
   $('#dashboard').hidden = false;
   rp = connect(token);
   window.rallypoint = rp; // For the console and the browser tests.
+  sos.setup((method, path) => rp.rest(method, path), renderMap, (id) => drivers.get(id)?.name);
   listen();
   rp.connect();
   refreshConnections();

@@ -5,14 +5,19 @@ import {
   $, el, KINDS, ORDER_STEPS, STATUS_WORDS, ACTION_WORDS, percent, clock, place,
   storedToken, signOut, signIn, connect, notify,
 } from '/assets/common.js';
+import { holdToConfirm } from '/assets/hold.js';
 
 const ACTIVE = new Set(['assigned', 'picked_up', 'out_for_delivery']);
 
 const me = { id: null, name: null, status: 'offline' };
 /** The driver's current orders, by id. */
 const orders = new Map();
-/** Emergency events already shown (a replay after a reconnect must not show one twice). */
+/** Emergency events and SOS alerts already shown (a replay after a reconnect must not show one
+ *  twice). */
 const seenEvents = new Set();
+const seenAlerts = new Set();
+/** How long the SOS button is held before it sends. */
+const SOS_HOLD_MS = 1500;
 let rp = null;
 
 function current() {
@@ -143,6 +148,8 @@ const DEMO_SPOTS = {
 };
 let position = null;
 let simulated = null;
+/** The last position sent (the device's or the simulated one): where an SOS says the driver is. */
+let lastSent = null;
 
 function startLocation() {
   if (navigator.geolocation) {
@@ -184,9 +191,57 @@ function sendLocation() {
     loc = { lat, lng, speed: 8, heading };
   }
   if (!loc) return;
+  lastSent = loc;
   const msg = { type: 'location', lat: loc.lat, lng: loc.lng };
   for (const k of ['speed', 'heading', 'accuracy']) if (Number.isFinite(loc[k])) msg[k] = loc[k];
   rp.send(msg).catch(() => {});
+}
+
+// ---- SOS: held for SOS_HOLD_MS, then sent with the current position ------------------------------
+
+/** The driver's position now: the device's, else the last one sent, else one asked for. */
+function whereAmI() {
+  const known = position || lastSent;
+  if (known) return Promise.resolve(known);
+  if (simulated) return Promise.resolve({ lat: simulated.lat, lng: simulated.lng });
+  return new Promise((ok) => {
+    if (!navigator.geolocation) {
+      ok(null);
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(
+      (p) => ok({ lat: p.coords.latitude, lng: p.coords.longitude }),
+      () => ok(null),
+      { enableHighAccuracy: true, maximumAge: 10000, timeout: 5000 },
+    );
+  });
+}
+
+async function sendSos() {
+  const result = $('#sos-result');
+  const show = (cls, text) => {
+    result.className = cls;
+    result.textContent = text;
+  };
+  show('pending', 'Sending your SOS…');
+  const at = await whereAmI();
+  if (!at) {
+    show('error', 'Your position is unknown, so the SOS was not sent: call the emergency services.');
+    return;
+  }
+  const msg = { type: 'sos', lat: at.lat, lng: at.lng };
+  const text = $('#sos-message').value.trim();
+  if (text) msg.message = text;
+  if (rp.state !== 'connected') show('pending', 'SOS saved: it will be sent as soon as the connection is back.');
+  try {
+    const ack = await rp.send(msg);
+    const a = ack.alert;
+    seenAlerts.add(a.alert_id);
+    $('#sos-message').value = '';
+    show('confirmed', `SOS sent at ${clock(a.created_at)}: dispatch has your position (${place(a)}).`);
+  } catch (e) {
+    show('error', `The SOS failed: ${e.message}. Call the emergency services.`);
+  }
 }
 
 // ---- the server's messages ---------------------------------------------------------------------
@@ -210,6 +265,19 @@ function listen() {
     notify('emergency', `Emergency reported by ${e.driver_id}`,
       `${e.reason} (order ${e.order_id})`,
       `Risk ${percent(e.risk_score)} · ${action}${e.new_driver_id ? ` to ${e.new_driver_id}` : ''}`);
+  });
+  rp.on('emergency_alert', (a) => {
+    if (seenAlerts.has(a.alert_id)) return;
+    seenAlerts.add(a.alert_id);
+    if (a.driver_id === me.id) return; // Its own: the ack said so.
+    notify('emergency', `SOS from ${a.driver_id}`, a.message, `At ${place(a)}`);
+  });
+  rp.on('emergency_alert_resolved', (r) => {
+    if (r.driver_id === me.id) {
+      const result = $('#sos-result');
+      result.className = 'confirmed';
+      result.textContent = `Dispatch (${r.resolved_by}) has resolved your SOS.`;
+    }
   });
   rp.on('order_assigned', (m) => {
     if (m.driver_id !== me.id) return;
@@ -288,6 +356,16 @@ function init() {
     location.reload();
   });
   $('#report-form').addEventListener('submit', report);
+  holdToConfirm($('#sos'), {
+    ms: SOS_HOLD_MS,
+    onConfirm: sendSos,
+    onHint: (hint) => {
+      if (hint) {
+        $('#sos-result').className = 'pending';
+        $('#sos-result').textContent = hint;
+      }
+    },
+  });
   signIn($('#signin-form'), (form) => {
     const id = $('#driver-id', form).value.trim();
     const name = $('#driver-name', form).value.trim();

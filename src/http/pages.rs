@@ -1,6 +1,6 @@
 //! The browser pages and the JavaScript client, built into the binary (`web/`): the driver console
-//! at `/` and `/driver`, the dispatcher dashboard at `/dispatch`, and `rallypoint.js` at
-//! `/client/rallypoint.js`. Nothing is fetched from elsewhere, so the pages work with no internet.
+//! at `/` and `/driver`, the dispatcher dashboard at `/dispatch`, the customer's tracking page at
+//! `/track/{order_id}`, and `rallypoint.js` at `/client/rallypoint.js`. Nothing is fetched from elsewhere, so the pages work with no internet.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -27,13 +27,17 @@ macro_rules! asset {
 }
 
 /// Every file served here. The pages load their scripts and styles from these paths only.
-const ASSETS: [Asset; 8] = [
+const ASSETS: [Asset; 12] = [
     asset!("/", "driver.html", HTML),
     asset!("/driver", "driver.html", HTML),
     asset!("/dispatch", "dispatch.html", HTML),
+    asset!("/track", "track.html", HTML),
     asset!("/client/rallypoint.js", "rallypoint.js", JS),
     asset!("/assets/driver.js", "driver.js", JS),
     asset!("/assets/dispatch.js", "dispatch.js", JS),
+    asset!("/assets/track.js", "track.js", JS),
+    asset!("/assets/hold.js", "hold.js", JS),
+    asset!("/assets/sos-alerts.js", "sos-alerts.js", JS),
     asset!("/assets/common.js", "common.js", JS),
     asset!("/assets/style.css", "style.css", CSS),
 ];
@@ -46,27 +50,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for asset in &ASSETS {
         cfg.route(asset.path, web::get().to(serve));
     }
+    // One page for every order: it reads the order id from its own path.
+    cfg.route("/track/{order_id}", web::get().to(track));
     cfg.route(
         "/favicon.ico",
         web::get().to(|| async { HttpResponse::NoContent().finish() }),
     );
 }
 
-/// Serves an embedded file with headers that keep the pages to this origin.
+/// Serves an embedded file.
 async fn serve(req: actix_web::HttpRequest) -> HttpResponse {
     match lookup(req.path()) {
-        Some(a) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, a.content_type))
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-            .insert_header((
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
-                 style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'",
-            ))
-            .body(a.body),
+        Some(a) => respond(a),
         None => HttpResponse::NotFound().finish(),
     }
+}
+
+/// `/track/{order_id}`: the tracking page, whatever the id (the page asks the API for the order
+/// with its own token; an order that is not the caller's is the API's 404, not this route's).
+async fn track() -> HttpResponse {
+    match lookup("/track") {
+        Some(a) => respond(a),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// An embedded file with headers that keep the pages to this origin.
+fn respond(a: &Asset) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, a.content_type))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
+                 style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ))
+        .body(a.body)
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ export async function launchBrowser() {
 }
 
 /** Collects a page's console errors and uncaught exceptions, to fail on them. */
-function watch(page, label) {
+export function watch(page, label) {
   const problems = [];
   page.on('pageerror', (e) => problems.push(`${label}: uncaught ${e.message}`));
   page.on('console', (m) => {
