@@ -8,6 +8,7 @@ mod spec;
 mod actors;
 mod authz;
 mod bad_input;
+mod bulk;
 mod caps;
 mod cluster;
 mod cluster_leader;
