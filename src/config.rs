@@ -7,6 +7,9 @@
 use serde::Deserialize;
 use std::time::Duration;
 
+mod stats;
+pub use stats::StatsSettings;
+
 /// The default configuration, also the reference for every key.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -33,6 +36,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub socketio: SocketIoSettings,
     pub cluster: ClusterSettings,
+    pub stats: StatsSettings,
 }
 
 /// Several nodes on one database (SPEC 12): `redis_url` empty means this node is alone.
@@ -347,6 +351,7 @@ impl Settings {
                 );
             }
         }
+        self.stats.validate()?;
         for origin in &self.server.cors_origins {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/');

@@ -62,6 +62,8 @@ pub struct Hub {
     sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, OpenSession>>,
     /// Open sessions per `sub`, for `limits.max_connections_per_sub`.
     subs: std::sync::Mutex<HashMap<String, usize>>,
+    /// Open sessions per role, for `GET /api/v1/stats`.
+    roles: std::sync::Mutex<HashMap<crate::protocol::Role, usize>>,
     /// History reads per `sub`, for `limits.rest_per_sub_per_sec`.
     history_reads: std::sync::Mutex<crate::ratelimit::PerSub>,
     /// Room actors running, for `rallypoint_room_actors`.
@@ -83,11 +85,18 @@ pub struct Hub {
 pub struct ConnectionSlot {
     hub: Arc<Hub>,
     sub: Option<String>,
+    role: Option<crate::protocol::Role>,
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.hub.connections.fetch_sub(1, Ordering::AcqRel);
+        if let Some(role) = self.role.take() {
+            let mut roles = lock(&self.hub.roles);
+            if let Some(n) = roles.get_mut(&role) {
+                *n = n.saturating_sub(1);
+            }
+        }
         if let Some(sub) = self.sub.take() {
             let mut subs = lock(&self.hub.subs);
             if let Some(n) = subs.get_mut(&sub) {
@@ -180,6 +189,7 @@ impl Hub {
             shutting_down: Default::default(),
             sessions: Default::default(),
             subs: Default::default(),
+            roles: Default::default(),
             history_reads: std::sync::Mutex::new(crate::ratelimit::PerSub::new(
                 settings_rest_limit,
             )),
@@ -194,8 +204,13 @@ impl Hub {
 
     /// Takes one of `limits.max_connections` slots and one of `sub`'s
     /// `limits.max_connections_per_sub`, or says which is full. Both are given back when the
-    /// slot is dropped (with the session that holds it).
-    pub fn reserve_connection(self: &Arc<Self>, sub: &str) -> Result<ConnectionSlot, SlotRefused> {
+    /// slot is dropped (with the session that holds it). The session is counted under `role`
+    /// meanwhile (`connections_by_role`).
+    pub fn reserve_connection(
+        self: &Arc<Self>,
+        sub: &str,
+        role: crate::protocol::Role,
+    ) -> Result<ConnectionSlot, SlotRefused> {
         let max = self.settings.limits.max_connections;
         self.connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -206,6 +221,7 @@ impl Hub {
         let mut slot = ConnectionSlot {
             hub: self.clone(),
             sub: None,
+            role: None,
         };
         let per_sub = self.settings.limits.max_connections_per_sub;
         let mut subs = lock(&self.subs);
@@ -217,7 +233,18 @@ impl Hub {
         subs.insert(sub.to_string(), held + 1);
         drop(subs);
         slot.sub = Some(sub.to_string());
+        *lock(&self.roles).entry(role).or_default() += 1;
+        slot.role = Some(role);
         Ok(slot)
+    }
+
+    /// This node's open sessions by their role when they connected (every role, zeros too).
+    pub fn connections_by_role(&self) -> Vec<(crate::protocol::Role, usize)> {
+        let roles = lock(&self.roles);
+        crate::protocol::Role::ALL
+            .iter()
+            .map(|r| (*r, roles.get(r).copied().unwrap_or(0)))
+            .collect()
     }
 
     /// Counts one history read of `sub`; `false` past `limits.rest_per_sub_per_sec`.

@@ -18,6 +18,7 @@ pub mod pages;
 pub mod rooms;
 pub mod socketio;
 pub mod sos;
+pub mod stats;
 pub mod ws;
 
 use crate::actors::Hub;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(audit::configure)
         .configure(rooms::configure)
         .configure(sos::configure)
+        .configure(stats::configure)
         .configure(dev::configure)
         .configure(pages::configure);
 }

@@ -39,4 +39,5 @@ mod slow_consumer;
 mod socketio;
 mod socketio_recovery;
 mod sos;
+mod stats;
 mod storm;
