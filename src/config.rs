@@ -8,7 +8,9 @@ use serde::Deserialize;
 use std::time::Duration;
 
 mod stats;
+mod tracking;
 pub use stats::StatsSettings;
+pub use tracking::TrackingSettings;
 
 /// The default configuration, also the reference for every key.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -37,6 +39,7 @@ pub struct Settings {
     pub socketio: SocketIoSettings,
     pub cluster: ClusterSettings,
     pub stats: StatsSettings,
+    pub tracking: TrackingSettings,
 }
 
 /// Several nodes on one database (SPEC 12): `redis_url` empty means this node is alone.
@@ -352,6 +355,7 @@ impl Settings {
             }
         }
         self.stats.validate()?;
+        self.tracking.validate()?;
         for origin in &self.server.cors_origins {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/');

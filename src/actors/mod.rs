@@ -15,6 +15,7 @@ pub mod registry;
 pub mod room;
 pub mod session;
 pub mod sio;
+pub mod tracks;
 
 use crate::auth::TokenKeys;
 use crate::config::Settings;
@@ -78,6 +79,8 @@ pub struct Hub {
     pub broker: crate::cluster::Broker,
     /// Whether this node leads its cluster, and what it hands the leader (`cluster::node`).
     pub cluster: crate::cluster::node::Node,
+    /// Drivers' track samples waiting for their batch write (`tracks`).
+    pub tracks: tracks::Buffer,
 }
 
 /// One of `limits.max_connections`, and one of its `sub`'s `limits.max_connections_per_sub`,
@@ -199,6 +202,7 @@ impl Hub {
             pid_key,
             broker,
             cluster,
+            tracks: tracks::Buffer::default(),
         }
     }
 

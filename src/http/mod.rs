@@ -19,6 +19,7 @@ pub mod rooms;
 pub mod socketio;
 pub mod sos;
 pub mod stats;
+pub mod tracks;
 pub mod ws;
 
 use crate::actors::Hub;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(rooms::configure)
         .configure(sos::configure)
         .configure(stats::configure)
+        .configure(tracks::configure)
         .configure(dev::configure)
         .configure(pages::configure);
 }

@@ -41,3 +41,4 @@ mod socketio_recovery;
 mod sos;
 mod stats;
 mod storm;
+mod tracks;

@@ -11,3 +11,4 @@ pub mod rooms;
 pub mod sockets;
 pub mod sos;
 pub mod stats;
+pub mod tracks;
