@@ -169,6 +169,15 @@ async fn one_bad_order_refuses_the_whole_request_with_its_index(db: TestDb) {
     assert_eq!(status, 400, "{message}");
     assert!(message.contains("orders[12].driver_id"), "{message}");
 
+    // Two orders named for Alice, whose capacity is one: the commit's capacity check refuses
+    // the whole request.
+    let mut list = orders("B", 3);
+    list[0]["driver_id"] = json!("DRV-001");
+    list[2]["driver_id"] = json!("DRV-001");
+    let (status, message) = refused(&app, &json!({ "orders": list })).await;
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("capacity"), "{message}");
+
     assert!(stored(&app).await.is_empty(), "nothing stored");
     // An order that cannot be inserted (its id is taken) rolls back those before it.
     let (status, one) = app
