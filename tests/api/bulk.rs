@@ -254,3 +254,50 @@ async fn too_many_orders_a_body_over_a_mebibyte_and_non_staff_are_refused(db: Te
     assert_eq!(rows.len(), 2, "only the request within the limit: {rows:?}");
 }
 on_both_backends!(too_many_orders_a_body_over_a_mebibyte_and_non_staff_are_refused);
+
+/// Posted to a cluster's follower, a bulk request is run by the leader (one writer of
+/// assignments): one answer, the orders stored once and dispatched, their messages reaching a
+/// desk on the follower. Needs PostgreSQL and Redis (skipped loudly without).
+#[actix_web::test]
+async fn a_bulk_request_to_a_follower_is_run_once_by_the_leader() {
+    let Some((leader, follower)) =
+        crate::cluster_leader::leader_and_follower("bulk::a_bulk_request_to_a_follower").await
+    else {
+        return;
+    };
+    let _alice = leader.online_driver("DRV-001", "Alice", 48.85, 2.35).await;
+    let mut desk = follower.ws(&follower.dispatcher_token()).await;
+    let body = json!({ "orders": orders("F", 20) });
+    let (status, created) = follower
+        .post_json_with_key(
+            "/api/v1/orders/bulk",
+            &body,
+            &follower.admin_token(),
+            "bulk-f",
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let created = created.as_array().cloned().unwrap_or_default();
+    assert_eq!(created.len(), 20);
+    assert_eq!(
+        created.iter().filter(|o| o["status"] == "assigned").count(),
+        1,
+        "Alice takes one, the others wait"
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        let m = desk.expect("order_updated").await;
+        seen.push(m["order_id"].as_str().unwrap_or_default().to_string());
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 20, "each order announced once: {seen:?}");
+    assert!(
+        updates(&mut desk, Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "and no more"
+    );
+    assert_eq!(stored(&leader).await.len(), 20);
+    assert_eq!(stored(&follower).await.len(), 20);
+}
