@@ -15,6 +15,7 @@ pub mod registry;
 pub mod room;
 pub mod session;
 pub mod sio;
+mod slots;
 pub mod tracks;
 
 use crate::auth::TokenKeys;
@@ -27,6 +28,8 @@ use bytestring::ByteString;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+
+pub use slots::{ConnectionSlot, SlotRefused};
 
 /// What a room hands a session: a frame to write (the same bytes shared by every recipient), or
 /// an order to close (a slow consumer, a shutdown), sent with `do_send` past a full mailbox.
@@ -81,44 +84,6 @@ pub struct Hub {
     pub cluster: crate::cluster::node::Node,
     /// Drivers' track samples waiting for their batch write (`tracks`).
     pub tracks: tracks::Buffer,
-}
-
-/// One of `limits.max_connections`, and one of its `sub`'s `limits.max_connections_per_sub`,
-/// held by a session for its lifetime.
-pub struct ConnectionSlot {
-    hub: Arc<Hub>,
-    sub: Option<String>,
-    role: Option<crate::protocol::Role>,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.hub.connections.fetch_sub(1, Ordering::AcqRel);
-        if let Some(role) = self.role.take() {
-            let mut roles = lock(&self.hub.roles);
-            if let Some(n) = roles.get_mut(&role) {
-                *n = n.saturating_sub(1);
-            }
-        }
-        if let Some(sub) = self.sub.take() {
-            let mut subs = lock(&self.hub.subs);
-            if let Some(n) = subs.get_mut(&sub) {
-                *n -= 1;
-                if *n == 0 {
-                    subs.remove(&sub);
-                }
-            }
-        }
-    }
-}
-
-/// Why a connection was not given a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlotRefused {
-    /// The node holds `limits.max_connections`.
-    Node(usize),
-    /// The `sub` holds `limits.max_connections_per_sub`.
-    Sub(usize),
 }
 
 /// An open session: its mailbox, and the socket under it when it came over TCP.
@@ -204,51 +169,6 @@ impl Hub {
             cluster,
             tracks: tracks::Buffer::default(),
         }
-    }
-
-    /// Takes one of `limits.max_connections` slots and one of `sub`'s
-    /// `limits.max_connections_per_sub`, or says which is full. Both are given back when the
-    /// slot is dropped (with the session that holds it). The session is counted under `role`
-    /// meanwhile (`connections_by_role`).
-    pub fn reserve_connection(
-        self: &Arc<Self>,
-        sub: &str,
-        role: crate::protocol::Role,
-    ) -> Result<ConnectionSlot, SlotRefused> {
-        let max = self.settings.limits.max_connections;
-        self.connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|_| SlotRefused::Node(max))?;
-        // Dropped on a refusal below: gives the node's slot back.
-        let mut slot = ConnectionSlot {
-            hub: self.clone(),
-            sub: None,
-            role: None,
-        };
-        let per_sub = self.settings.limits.max_connections_per_sub;
-        let mut subs = lock(&self.subs);
-        let held = subs.get(sub).copied().unwrap_or(0);
-        if held >= per_sub {
-            drop(subs);
-            return Err(SlotRefused::Sub(per_sub));
-        }
-        subs.insert(sub.to_string(), held + 1);
-        drop(subs);
-        slot.sub = Some(sub.to_string());
-        *lock(&self.roles).entry(role).or_default() += 1;
-        slot.role = Some(role);
-        Ok(slot)
-    }
-
-    /// This node's open sessions by their role when they connected (every role, zeros too).
-    pub fn connections_by_role(&self) -> Vec<(crate::protocol::Role, usize)> {
-        let roles = lock(&self.roles);
-        crate::protocol::Role::ALL
-            .iter()
-            .map(|r| (*r, roles.get(r).copied().unwrap_or(0)))
-            .collect()
     }
 
     /// Counts one history read of `sub`; `false` past `limits.rest_per_sub_per_sec`.
