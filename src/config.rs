@@ -7,6 +7,11 @@
 use serde::Deserialize;
 use std::time::Duration;
 
+mod stats;
+mod tracking;
+pub use stats::StatsSettings;
+pub use tracking::TrackingSettings;
+
 /// The default configuration, also the reference for every key.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -33,6 +38,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub socketio: SocketIoSettings,
     pub cluster: ClusterSettings,
+    pub stats: StatsSettings,
+    pub tracking: TrackingSettings,
 }
 
 /// Several nodes on one database (SPEC 12): `redis_url` empty means this node is alone.
@@ -347,6 +354,8 @@ impl Settings {
                 );
             }
         }
+        self.stats.validate()?;
+        self.tracking.validate()?;
         for origin in &self.server.cors_origins {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/');

@@ -42,6 +42,7 @@ pub async fn start_engine(settings: Settings, pool: DbPool) -> Result<Arc<Hub>, 
         rebuild(&hub).await?;
     }
     crate::actors::janitor::Janitor::new(hub.clone()).start();
+    crate::actors::tracks::TrackWriter::new(hub.clone()).start();
     Ok(hub)
 }
 
@@ -283,6 +284,8 @@ pub async fn shutdown(hub: &Hub, handle: &actix_web::dev::ServerHandle) {
     if stuck > 0 {
         log::warn!("[WEBSOCKET] shutdown: {stuck} sessions did not close in time");
     }
+    // The track samples still buffered are written before the process goes.
+    let _ = crate::actors::tracks::flush(hub).await;
     handle.stop(true).await;
 }
 

@@ -154,6 +154,8 @@ pub struct DriverActor {
     /// position waits for the next `realtime.location_flush_ms`.
     last_courier: Option<Instant>,
     courier_dirty: bool,
+    /// When the newest position kept for the driver's track was reported.
+    last_sample: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl DriverActor {
@@ -167,6 +169,7 @@ impl DriverActor {
             location_dirty: false,
             last_courier: None,
             courier_dirty: false,
+            last_sample: None,
         }
     }
 
@@ -310,6 +313,7 @@ impl Handler<UpdateLocation> for DriverActor {
             location: msg.location,
         });
         self.tell_customers(ctx);
+        self.sample(&msg.location);
         // Coalesce writes: the newest position wins, stored at most once per interval.
         let interval =
             std::time::Duration::from_millis(self.hub.settings.limits.location_min_interval_ms);
@@ -328,6 +332,22 @@ impl Handler<UpdateLocation> for DriverActor {
 }
 
 impl DriverActor {
+    /// Keeps `loc` for the driver's track when `tracking.sample_s` has passed since the last
+    /// kept one (by the positions' own times); the batch writer stores it (`tracks`).
+    fn sample(&mut self, loc: &Location) {
+        let every = chrono::Duration::seconds(self.hub.settings.tracking.sample_s as i64);
+        if self.last_sample.is_some_and(|t| loc.timestamp - t < every) {
+            return;
+        }
+        self.last_sample = Some(loc.timestamp);
+        self.hub
+            .tracks
+            .push(crate::db::models::TrackPointRow::sample(
+                &self.state.id,
+                loc,
+            ));
+    }
+
     /// Tells the actors of the orders held where the driver is, at most once per
     /// `realtime.location_flush_ms` (the newest position wins; one that came too soon goes at
     /// the end of the interval): each tells its customer (`order::CourierMoved`).

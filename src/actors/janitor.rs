@@ -2,7 +2,8 @@
 //! `realtime.trim_interval_s`: room history beyond `realtime.history_per_room` messages per room
 //! or older than `realtime.history_ttl_s`, and idempotency keys older than
 //! `realtime.idempotency_window_s`, and Socket.IO sockets dropped longer ago than
-//! `socketio.recovery_s` (no longer restorable). Several nodes on one database may all run it:
+//! `socketio.recovery_s` (no longer restorable), and drivers' track samples older than
+//! `tracking.retention_h`. Several nodes on one database may all run it:
 //! the deletes are idempotent.
 
 use super::Hub;
@@ -24,6 +25,8 @@ pub struct Trimmed {
     pub keys: usize,
     /// Socket.IO sockets dropped longer ago than the recovery window.
     pub sockets: usize,
+    /// Track samples older than `tracking.retention_h`.
+    pub tracks: usize,
 }
 
 pub struct Janitor {
@@ -43,21 +46,24 @@ impl Janitor {
         let recovery = chrono::Duration::from_std(hub.settings.socketio.recovery())
             .unwrap_or(chrono::Duration::MAX);
         let sockets_before = now.checked_sub_signed(recovery).unwrap_or(now);
+        let tracks_before = now - hub.settings.tracking.retention();
         let keep = rt.history_per_room;
         let removed = db::run(&hub.pool, move |c| {
             Ok(Trimmed {
                 events: queries::rooms::trim(c, history_before, keep)?,
                 keys: queries::idempotency::purge(c, keys_before)?,
                 sockets: queries::sockets::purge(c, sockets_before)?,
+                tracks: queries::tracks::purge(c, tracks_before.naive_utc())?,
             })
         })
         .await?;
         if removed != Trimmed::default() {
             log::info!(
-                "[BROADCAST] trimmed {} room messages, {} idempotency keys and {} dropped sockets",
+                "[BROADCAST] trimmed {} room messages, {} idempotency keys, {} dropped sockets and {} track samples",
                 removed.events,
                 removed.keys,
-                removed.sockets
+                removed.sockets,
+                removed.tracks
             );
         }
         Ok(removed)

@@ -15,6 +15,8 @@ pub mod registry;
 pub mod room;
 pub mod session;
 pub mod sio;
+mod slots;
+pub mod tracks;
 
 use crate::auth::TokenKeys;
 use crate::config::Settings;
@@ -26,6 +28,8 @@ use bytestring::ByteString;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+
+pub use slots::{ConnectionSlot, SlotRefused};
 
 /// What a room hands a session: a frame to write (the same bytes shared by every recipient), or
 /// an order to close (a slow consumer, a shutdown), sent with `do_send` past a full mailbox.
@@ -62,6 +66,8 @@ pub struct Hub {
     sessions: std::sync::Mutex<HashMap<crate::protocol::SessionId, OpenSession>>,
     /// Open sessions per `sub`, for `limits.max_connections_per_sub`.
     subs: std::sync::Mutex<HashMap<String, usize>>,
+    /// Open sessions per role, for `GET /api/v1/stats`.
+    roles: std::sync::Mutex<HashMap<crate::protocol::Role, usize>>,
     /// History reads per `sub`, for `limits.rest_per_sub_per_sec`.
     history_reads: std::sync::Mutex<crate::ratelimit::PerSub>,
     /// Room actors running, for `rallypoint_room_actors`.
@@ -76,37 +82,8 @@ pub struct Hub {
     pub broker: crate::cluster::Broker,
     /// Whether this node leads its cluster, and what it hands the leader (`cluster::node`).
     pub cluster: crate::cluster::node::Node,
-}
-
-/// One of `limits.max_connections`, and one of its `sub`'s `limits.max_connections_per_sub`,
-/// held by a session for its lifetime.
-pub struct ConnectionSlot {
-    hub: Arc<Hub>,
-    sub: Option<String>,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.hub.connections.fetch_sub(1, Ordering::AcqRel);
-        if let Some(sub) = self.sub.take() {
-            let mut subs = lock(&self.hub.subs);
-            if let Some(n) = subs.get_mut(&sub) {
-                *n -= 1;
-                if *n == 0 {
-                    subs.remove(&sub);
-                }
-            }
-        }
-    }
-}
-
-/// Why a connection was not given a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlotRefused {
-    /// The node holds `limits.max_connections`.
-    Node(usize),
-    /// The `sub` holds `limits.max_connections_per_sub`.
-    Sub(usize),
+    /// Drivers' track samples waiting for their batch write (`tracks`).
+    pub tracks: tracks::Buffer,
 }
 
 /// An open session: its mailbox, and the socket under it when it came over TCP.
@@ -180,6 +157,7 @@ impl Hub {
             shutting_down: Default::default(),
             sessions: Default::default(),
             subs: Default::default(),
+            roles: Default::default(),
             history_reads: std::sync::Mutex::new(crate::ratelimit::PerSub::new(
                 settings_rest_limit,
             )),
@@ -189,35 +167,8 @@ impl Hub {
             pid_key,
             broker,
             cluster,
+            tracks: tracks::Buffer::default(),
         }
-    }
-
-    /// Takes one of `limits.max_connections` slots and one of `sub`'s
-    /// `limits.max_connections_per_sub`, or says which is full. Both are given back when the
-    /// slot is dropped (with the session that holds it).
-    pub fn reserve_connection(self: &Arc<Self>, sub: &str) -> Result<ConnectionSlot, SlotRefused> {
-        let max = self.settings.limits.max_connections;
-        self.connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|_| SlotRefused::Node(max))?;
-        // Dropped on a refusal below: gives the node's slot back.
-        let mut slot = ConnectionSlot {
-            hub: self.clone(),
-            sub: None,
-        };
-        let per_sub = self.settings.limits.max_connections_per_sub;
-        let mut subs = lock(&self.subs);
-        let held = subs.get(sub).copied().unwrap_or(0);
-        if held >= per_sub {
-            drop(subs);
-            return Err(SlotRefused::Sub(per_sub));
-        }
-        subs.insert(sub.to_string(), held + 1);
-        drop(subs);
-        slot.sub = Some(sub.to_string());
-        Ok(slot)
     }
 
     /// Counts one history read of `sub`; `false` past `limits.rest_per_sub_per_sec`.

@@ -7,7 +7,8 @@
 //! `Command` is an enum, so every transport has one type to decode into and one `run` to call,
 //! and `run` is the one place where a key is claimed; each variant is a struct of its own, with
 //! its rules beside it in the file of its concern: `driver` (status, location, registering),
-//! `orders` (accept, decline, order status, create, reassign, cancel), `report` (the emergency
+//! `orders` (accept, decline, order status, create, reassign, cancel), `bulk` (orders created
+//! in bulk), `report` (the emergency
 //! path), `sos` (a driver's SOS and its resolve), `publish` (an admin's message to a room). `session` decides the commands that change the connection itself (`join`, `leave`,
 //! `refresh`) and answers what the transport must apply to its own state; `ping` is the
 //! transport's.
@@ -29,6 +30,7 @@
 //! REST history reads by the `Hub` (`limits.rest_per_sub_per_sec`).
 
 mod answer;
+pub mod bulk;
 pub mod driver;
 pub mod orders;
 pub mod publish;
@@ -75,6 +77,8 @@ pub enum Command {
     SetOrderStatus(orders::SetOrderStatus),
     /// `POST /api/v1/orders`.
     CreateOrder(orders::CreateOrder),
+    /// `POST /api/v1/orders/bulk`.
+    CreateOrders(bulk::CreateOrders),
     /// `POST /api/v1/orders/{id}/reassign`.
     Reassign(orders::Reassign),
     /// `POST /api/v1/orders/{id}/cancel`.
@@ -175,6 +179,7 @@ impl Command {
             Command::SendLocation(c) => c.admit(),
             Command::RegisterDriver(c) => c.admit(settings, claims),
             Command::CreateOrder(c) => c.admit(claims),
+            Command::CreateOrders(c) => c.admit(claims),
             Command::Reassign(c) => c.admit(claims),
             Command::Cancel(c) => c.admit(claims),
             Command::Report(c) => c.admit(),
@@ -196,6 +201,7 @@ impl Command {
             Command::Decline(c) => c.run(&hub, &claims, answer).await,
             Command::SetOrderStatus(c) => c.run(&hub, &claims, answer).await,
             Command::CreateOrder(c) => c.run(&hub, &claims, answer).await,
+            Command::CreateOrders(c) => c.run(&hub, &claims, answer).await,
             Command::Reassign(c) => c.run(&hub, &claims, answer).await,
             Command::Cancel(c) => c.run(&hub, &claims, answer).await,
             Command::Report(c) => c.run(&hub, claims, answer).await,

@@ -102,39 +102,67 @@ pub struct CreateOrder {
     pub partner_id: Option<String>,
 }
 
-/// Checks an optional customer or partner id: 1 to 128 characters, no control characters (it
-/// names a room).
-fn check_party(id: Option<&str>, field: &str) -> Result<(), AppError> {
-    match id {
-        Some(v) if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) => Err(
-            AppError::bad_request(format!("`{field}` must be 1 to 128 printable characters")),
-        ),
-        _ => Ok(()),
-    }
+/// A field of a new order that breaks a rule: its path in the order (`pickup.lat`) and the rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub field: &'static str,
+    pub rule: &'static str,
+}
+
+/// An optional customer or partner id breaks its rule unless it is 1 to 128 characters with no
+/// control characters (it names a room).
+fn bad_party(id: Option<&str>) -> bool {
+    id.is_some_and(|v| v.is_empty() || v.len() > 128 || v.chars().any(char::is_control))
 }
 
 impl CreateOrder {
-    pub(super) fn admit(&self, claims: &Claims) -> Result<(), AppError> {
-        claims.require(CREATORS, "create orders")?;
-        check_party(self.customer_id.as_deref(), "customer_id")?;
-        check_party(self.partner_id.as_deref(), "partner_id")?;
-        if !self.pickup.is_valid() || !self.dropoff.is_valid() {
-            return Err(AppError::bad_request(
-                "`pickup` and `dropoff` need lat in [-90, 90] and lng in [-180, 180]",
-            ));
+    /// The first rule this order's fields break, if any (its role is checked apart).
+    pub fn problem(&self) -> Option<Problem> {
+        let p = |field, rule| Some(Problem { field, rule });
+        const PARTY: &str = "must be 1 to 128 printable characters";
+        const LAT: &str = "must be a latitude in [-90, 90]";
+        const LNG: &str = "must be a longitude in [-180, 180]";
+        let lat_ok = |v: f64| v.is_finite() && (-90.0..=90.0).contains(&v);
+        let lng_ok = |v: f64| v.is_finite() && (-180.0..=180.0).contains(&v);
+        if bad_party(self.customer_id.as_deref()) {
+            return p("customer_id", PARTY);
+        }
+        if bad_party(self.partner_id.as_deref()) {
+            return p("partner_id", PARTY);
+        }
+        if !lat_ok(self.pickup.lat) {
+            return p("pickup.lat", LAT);
+        }
+        if !lng_ok(self.pickup.lng) {
+            return p("pickup.lng", LNG);
+        }
+        if !lat_ok(self.dropoff.lat) {
+            return p("dropoff.lat", LAT);
+        }
+        if !lng_ok(self.dropoff.lng) {
+            return p("dropoff.lng", LNG);
         }
         if self
             .id
             .as_ref()
             .is_some_and(|id| id.is_empty() || id.len() > 64)
         {
-            return Err(AppError::bad_request("`id` must be 1 to 64 characters"));
+            return p("id", "must be 1 to 64 characters");
         }
-        Ok(())
+        None
     }
 
-    pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
-        // A partner places orders as itself: its token names it, never the body.
+    pub(super) fn admit(&self, claims: &Claims) -> Result<(), AppError> {
+        claims.require(CREATORS, "create orders")?;
+        match self.problem() {
+            Some(p) => Err(AppError::bad_request(format!("`{}` {}", p.field, p.rule))),
+            None => Ok(()),
+        }
+    }
+
+    /// The order to insert, as `claims` places it: a partner as itself (its token names it,
+    /// never the body), with an `ORD-` and 8 hex digits id when none is given.
+    pub(super) fn new_order(self, claims: &Claims) -> (Order, Option<DriverId>) {
         let partner_id = match claims.partner() {
             Some(p) => Some(p.to_string()),
             None => self.partner_id,
@@ -159,11 +187,16 @@ impl CreateOrder {
             customer_id: self.customer_id,
             partner_id,
         };
+        (order, self.driver_id)
+    }
+
+    pub(super) async fn run(self, hub: &Hub, claims: &Claims, answer: Option<AnswerKey>) -> Reply {
+        let (order, driver) = self.new_order(claims);
         let order = hub
             .dispatcher
             .send(dispatcher::CreateOrder {
                 order,
-                driver: self.driver_id,
+                driver,
                 answer,
             })
             .await??;

@@ -344,3 +344,54 @@ fn each_client_message_is_a_command_a_session_change_or_a_ping() {
         AckShape::Alert
     );
 }
+
+#[actix_web::test]
+async fn bulk_orders_are_the_staffs_and_a_refusal_names_the_first_bad_order() {
+    let e = engine().await;
+    let one = |id: &str, lat: f64| orders::CreateOrder {
+        id: Some(id.to_string()),
+        pickup: LatLng { lat, lng: 0.0 },
+        dropoff: LatLng { lat: 0.0, lng: 0.0 },
+        priority: None,
+        fleet: None,
+        driver_id: None,
+        customer_id: None,
+        partner_id: None,
+    };
+    let bulk =
+        |orders: Vec<orders::CreateOrder>| Command::CreateOrders(bulk::CreateOrders { orders });
+    let desk = staff("u3", Role::Dispatcher);
+    let mut shop = staff("shop", Role::Partner);
+    shop.partner_id = Some("P-1".into());
+    let (code, message) = refused(&e, &shop, bulk(vec![one("A", 1.0)]), None).await;
+    assert_eq!(code, ErrorCode::Forbidden);
+    assert_eq!(message, "role `partner` may not create orders in bulk");
+    let (code, message) = refused(
+        &e,
+        &desk,
+        bulk(vec![one("A", 1.0), one("B", 1.0), one("C", -90.5)]),
+        None,
+    )
+    .await;
+    assert_eq!(code, ErrorCode::BadRequest);
+    assert_eq!(
+        message,
+        "orders[2].pickup.lat must be a latitude in [-90, 90]"
+    );
+    let (_, message) = refused(&e, &desk, bulk(vec![one("A", 1.0), one("A", 2.0)]), None).await;
+    assert_eq!(message, "orders[1].id repeats orders[0].id \"A\"");
+    let (_, message) = refused(&e, &desk, bulk(Vec::new()), None).await;
+    assert_eq!(message, "`orders` must hold 1 to 1000 orders, not 0");
+    // Nothing was stored by any of them.
+    let stored = crate::db::run(&e.hub.pool, |c| {
+        Ok(crate::db::queries::orders::list(
+            c,
+            &Default::default(),
+            None,
+            10,
+        )?)
+    })
+    .await
+    .expect("the list");
+    assert!(stored.is_empty(), "{stored:?}");
+}

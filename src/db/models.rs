@@ -300,3 +300,41 @@ impl From<SosRow> for SosAlert {
         }
     }
 }
+
+/// One sampled position of a driver's track.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = track_points)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct TrackPointRow {
+    pub driver_id: String,
+    pub at: NaiveDateTime,
+    pub lat: f64,
+    pub lng: f64,
+    pub speed: Option<f64>,
+    pub heading: Option<f64>,
+}
+
+impl TrackPointRow {
+    /// `driver`'s position `loc`, sampled.
+    pub fn sample(driver: &DriverId, loc: &Location) -> TrackPointRow {
+        TrackPointRow {
+            driver_id: driver.0.clone(),
+            at: to_db(loc.timestamp),
+            lat: loc.lat,
+            lng: loc.lng,
+            speed: loc.speed,
+            heading: loc.heading,
+        }
+    }
+
+    /// The position as the track answers it.
+    pub fn to_location(&self) -> Location {
+        Location {
+            lat: self.lat,
+            lng: self.lng,
+            speed: self.speed,
+            heading: self.heading,
+            timestamp: from_db(self.at),
+        }
+    }
+}

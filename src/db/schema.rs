@@ -129,6 +129,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    track_points (driver_id, at) {
+        driver_id -> Text,
+        at -> Timestamp,
+        lat -> Double,
+        lng -> Double,
+        speed -> Nullable<Double>,
+        heading -> Nullable<Double>,
+    }
+}
+
 diesel::joinable!(orders -> drivers (driver_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -142,4 +153,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_seqs,
     socketio_sockets,
     sos_alerts,
+    track_points,
 );

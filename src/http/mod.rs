@@ -6,6 +6,7 @@
 //! command layer's. The reads check their own roles.
 
 pub mod audit;
+pub mod bulk;
 pub mod conn;
 pub mod dev;
 pub mod drivers;
@@ -17,6 +18,8 @@ pub mod pages;
 pub mod rooms;
 pub mod socketio;
 pub mod sos;
+pub mod stats;
+pub mod tracks;
 pub mod ws;
 
 use crate::actors::Hub;
@@ -31,11 +34,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(ws::configure)
         .configure(socketio::configure)
         .configure(drivers::configure)
+        // Before `orders`: its `/api/v1/orders/{id}` would take `bulk` for an id.
+        .configure(bulk::configure)
         .configure(orders::configure)
         .configure(events::configure)
         .configure(audit::configure)
         .configure(rooms::configure)
         .configure(sos::configure)
+        .configure(stats::configure)
+        .configure(tracks::configure)
         .configure(dev::configure)
         .configure(pages::configure);
 }
@@ -57,10 +64,16 @@ pub fn cors(origins: &[String]) -> actix_web::middleware::Condition<actix_cors::
     actix_web::middleware::Condition::new(!origins.is_empty(), cors)
 }
 
-/// JSON bodies: a bad one is `bad_request` saying what was wrong.
+/// JSON bodies of at most 64 KiB: a bad one is `bad_request` saying what was wrong.
 pub fn json_config() -> web::JsonConfig {
+    json_config_limit(64 * 1024)
+}
+
+/// JSON bodies of at most `limit` bytes: a larger one is `too_large` (413), a bad one
+/// `bad_request` saying what was wrong.
+pub fn json_config_limit(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(64 * 1024)
+        .limit(limit)
         .error_handler(|e, _| match e {
             actix_web::error::JsonPayloadError::Overflow { .. }
             | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {

@@ -20,8 +20,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/orders/{id}/cancel", web::post().to(cancel));
 }
 
+/// A new order as `POST /api/v1/orders` and each of `POST /api/v1/orders/bulk`'s take it.
 #[derive(Debug, Deserialize)]
-struct NewOrder {
+pub(super) struct NewOrder {
     id: Option<String>,
     pickup: LatLng,
     dropoff: LatLng,
@@ -39,18 +40,23 @@ async fn create(
     req: HttpRequest,
     body: web::Json<NewOrder>,
 ) -> Result<HttpResponse, AppError> {
-    let b = body.into_inner();
-    let command = Command::CreateOrder(orders::CreateOrder {
-        id: b.id,
-        pickup: b.pickup,
-        dropoff: b.dropoff,
-        priority: b.priority,
-        fleet: b.fleet,
-        driver_id: b.driver_id,
-        customer_id: b.customer_id,
-        partner_id: b.partner_id,
-    });
+    let command = Command::CreateOrder(body.into_inner().into_command());
     run(hub, user, &req, StatusCode::CREATED, command).await
+}
+
+impl NewOrder {
+    pub(super) fn into_command(self) -> orders::CreateOrder {
+        orders::CreateOrder {
+            id: self.id,
+            pickup: self.pickup,
+            dropoff: self.dropoff,
+            priority: self.priority,
+            fleet: self.fleet,
+            driver_id: self.driver_id,
+            customer_id: self.customer_id,
+            partner_id: self.partner_id,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,7 +60,7 @@ async fn upgrade(
     }
     let hub = hub.into_inner();
     // Taken atomically, so many clients connecting at once cannot overshoot the limits.
-    let slot = match hub.reserve_connection(&claims.sub) {
+    let slot = match hub.reserve_connection(&claims.sub, claims.role) {
         Ok(slot) => slot,
         Err(SlotRefused::Node(max)) => {
             log::warn!(

@@ -232,6 +232,7 @@ async fn history_and_idempotency_keys_expire_with_age(db: TestDb) {
         events,
         keys,
         sockets,
+        tracks: _,
     } = trim(&app).await;
     assert!(events >= 1, "old room messages are trimmed");
     assert!(keys >= 1, "old idempotency keys are purged");

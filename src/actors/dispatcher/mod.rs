@@ -14,7 +14,8 @@
 //!
 //! Here: the actor, its index and waiting orders, planning and committing a move. The emergency
 //! path is in `report` (checks and risk) and `batch` (gathering, deciding and committing the
-//! reports of a batch), the orders it places (new, declined, overridden) in `orders`, the
+//! reports of a batch), the orders it places (new, declined, overridden) in `orders` and in bulk
+//! in `bulk`, the
 //! presence and location batches in `live`.
 
 use super::driver::{OrderHeld, OrderReleased};
@@ -36,10 +37,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 mod batch;
+mod bulk;
 mod live;
 mod orders;
 mod report;
 
+pub use bulk::CreateOrders;
 pub use live::DriverMoved;
 pub use orders::{CreateOrder, DeclineOrder, OverrideAssignment};
 pub use report::ReportIncident;

@@ -38,50 +38,16 @@ impl Handler<CreateOrder> for Dispatcher {
     type Result = AtomicResponse<Self, Result<Order, AppError>>;
 
     fn handle(&mut self, msg: CreateOrder, _: &mut Context<Self>) -> Self::Result {
-        let order = msg.order;
         let state = OrderState {
-            order: order.clone(),
+            order: msg.order,
             excluded: HashSet::new(),
         };
-        let to = match &msg.driver {
-            Some(d) => match self.index.get(d) {
-                None => {
-                    return AtomicResponse::new(ready(Err(AppError::not_found(format!(
-                        "driver {d} does not exist"
-                    )))))
-                }
-                Some(c) if c.fleet != order.fleet => {
-                    return AtomicResponse::new(ready(Err(AppError::conflict(format!(
-                        "driver {d} is in fleet {}, the order in fleet {}",
-                        c.fleet, order.fleet
-                    )))))
-                }
-                Some(_) => Some(d.clone()),
-            },
-            None => self.best_for(&state, None),
+        let to = match self.new_order_driver(&state, msg.driver.as_ref()) {
+            Ok(to) => to,
+            Err(e) => return AtomicResponse::new(ready(Err(e))),
         };
-        let (order, change) = match &to {
-            // Planned as a move from "version 0": the new order is version 1, and its
-            // `order_assigned` and `order_updated` carry exactly what is inserted.
-            Some(d) => {
-                let mut before = state;
-                before.order.version = 0;
-                let mv = self.plan_move(&before, Some(d), AssignReason::Dispatch, None, true);
-                let mut change = mv.change;
-                change.order = Some(OrderWrite::Insert(mv.next.clone()));
-                change.answer = answer_ok(msg.answer.as_ref(), &mv.next);
-                (mv.next, change)
-            }
-            None => {
-                let change = Change {
-                    order: Some(OrderWrite::Insert(order.clone())),
-                    messages: OrderActor::updated_messages(&order),
-                    answer: answer_ok(msg.answer.as_ref(), &order),
-                    ..Default::default()
-                };
-                (order, change)
-            }
-        };
+        let (order, mut change) = self.plan_new(state.order, to.as_ref());
+        change.answer = answer_ok(msg.answer.as_ref(), &order);
         let pool = self.hub.pool.clone();
         let write =
             async move { db::run(&pool, move |c| commit::apply(c, change, Utc::now())).await };

@@ -72,7 +72,7 @@ impl SioSession {
             );
             return;
         }
-        let slot = match self.hub.reserve_connection(&claims.sub) {
+        let slot = match self.hub.reserve_connection(&claims.sub, claims.role) {
             Ok(s) => s,
             Err(SlotRefused::Node(max)) => {
                 crate::stats::connection_refused("max_connections");

@@ -10,3 +10,5 @@ pub mod orders;
 pub mod rooms;
 pub mod sockets;
 pub mod sos;
+pub mod stats;
+pub mod tracks;

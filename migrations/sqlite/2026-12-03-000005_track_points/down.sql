@@ -1,0 +1,2 @@
+DROP INDEX track_points_at;
+DROP TABLE track_points;
