@@ -120,6 +120,98 @@ async fn a_customer_follows_its_order_through_a_whole_delivery(db: TestDb) {
 }
 on_both_backends!(a_customer_follows_its_order_through_a_whole_delivery);
 
+async fn a_customer_follows_its_order_through_a_reassignment_and_learns_nothing_of_the_incident(
+    db: TestDb,
+) {
+    let app = spawn_app(db).await;
+    let mut alice = app.online_driver("DRV-001", "Alice", 48.8566, 2.3522).await;
+    let mut bob = app.online_driver("DRV-002", "Bob", 48.8570, 2.3530).await;
+    let mut carol = app.ws(&customer_token(&app, "C-1")).await;
+    create(
+        &app,
+        &app.dispatcher_token(),
+        "ORD-R",
+        json!({"customer_id":"C-1","driver_id":"DRV-001"}),
+    )
+    .await;
+    alice.expect("order_assigned").await;
+    let first = updated(&mut carol, "customer:C-1", "ORD-R", "assigned").await;
+    assert_eq!(first["driver_id"], "DRV-001", "{first}");
+    let ack = carol
+        .request(json!({"type":"join","room":"order:ORD-R"}))
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    // Alice's van breaks down: the order moves to Bob.
+    let ack = alice
+        .request(
+            json!({"type":"report","order_id":"ORD-R","kind":"vehicle_breakdown",
+                        "comment":"engine smoke near the customer's street"}),
+        )
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(
+        ack["event"]["action_taken"], "REASSIGNMENT_INITIATED",
+        "{ack}"
+    );
+    bob.find(|m| m["type"] == "order_assigned" && m["order_id"] == "ORD-R")
+        .await;
+    // The customer sees a new courier and a new ETA, in both of its rooms, once each.
+    let moved = updated(&mut carol, "customer:C-1", "ORD-R", "assigned").await;
+    assert_eq!(moved["driver_id"], "DRV-002", "{moved}");
+    assert!(moved["eta"].is_string(), "a new ETA: {moved}");
+    let in_order = updated(&mut carol, "order:ORD-R", "ORD-R", "assigned").await;
+    assert_eq!(in_order["id"], moved["id"], "one publication");
+    // Both couriers move: only the new one is the customer's courier now.
+    for (d, lat) in [(&mut alice, 48.8600), (&mut bob, 48.8590)] {
+        let ack = d
+            .request(json!({"type":"location","lat":lat,"lng":2.3500,"speed":6.0}))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    let flush = Duration::from_millis(app.settings.realtime.location_flush_ms);
+    let seen = carol
+        .drain_for(flush * 2 + Duration::from_millis(300))
+        .await;
+    let couriers: Vec<&Value> = seen
+        .iter()
+        .filter(|m| m["type"] == "courier_location")
+        .collect();
+    assert!(!couriers.is_empty(), "the new courier is heard: {seen:?}");
+    for m in &couriers {
+        assert_eq!(
+            m["lat"],
+            json!(48.8590),
+            "Bob's position only, never Alice's: {m}"
+        );
+        assert_eq!(m["order_id"], "ORD-R", "{m}");
+    }
+    // Nothing of the incident, ever: no emergency, no risk, no reason, no comment.
+    for m in &seen {
+        let kind = m["type"].as_str().unwrap_or_default();
+        assert!(
+            matches!(
+                kind,
+                "order_updated" | "courier_location" | "joined" | "ack" | "pong"
+            ),
+            "a customer got {m}"
+        );
+        let text = m.to_string();
+        for word in [
+            "risk",
+            "breakdown",
+            "smoke",
+            "incident",
+            "event_id",
+            "reason",
+        ] {
+            assert!(!text.contains(word), "{word} leaked to the customer: {m}");
+        }
+    }
+}
+on_both_backends!(
+    a_customer_follows_its_order_through_a_reassignment_and_learns_nothing_of_the_incident
+);
+
 /// The `courier_location`s `c` gets within `d`.
 async fn courier_locations(c: &mut WsClient, d: Duration) -> Vec<Value> {
     c.drain_for(d)
