@@ -1,11 +1,12 @@
 // The dispatcher dashboard: a live map of drivers and orders, drivers' SOS alerts, the incident
-// feed, the orders table with the admin override, and counts.
+// feed, the orders table with the admin override, a driver's route replay, and counts.
 
 import {
   $, el, svg, titled, plane, STATUS_WORDS, ACTION_WORDS, percent, clock, place,
   storedToken, signOut, signIn, connect,
 } from '/assets/common.js';
 import * as sos from '/assets/sos-alerts.js';
+import * as replay from '/assets/replay.js';
 
 const OPEN = new Set(['pending', 'assigned', 'picked_up', 'out_for_delivery']);
 
@@ -100,7 +101,8 @@ function renderDrivers() {
   const tbody = $('#drivers tbody');
   for (const d of [...drivers.values()].sort((a, b) => a.id.localeCompare(b.id))) {
     const tr = rowFor(tbody, d.id, () => el('tr', {},
-      el('th', { scope: 'row', text: d.id }), el('td'), el('td'), el('td'), el('td')));
+      el('th', { scope: 'row', text: d.id }), el('td'), el('td'), el('td'), el('td'),
+      el('td', {}, replay.button(d.id))));
     const [, name, status, held, at] = tr.children;
     name.textContent = d.name;
     status.replaceChildren(el('span', { class: `badge ${d.status}`, text: d.status }));
@@ -181,6 +183,7 @@ function renderMap() {
   for (const d of drivers.values()) if (d.location) points.push(d.location);
   for (const o of open) points.push(o.pickup, o.dropoff);
   points.push(...sos.points());
+  points.push(...replay.points());
   for (const n of [...map.childNodes]) if (n.nodeName !== 'title') n.remove();
   if (!points.length) {
     map.append(svg('text', { x: 500, y: 320, 'text-anchor': 'middle', class: 'map-empty' }, 'No positions yet'));
@@ -215,6 +218,7 @@ function renderMap() {
     g.append(svg('text', { x: 14, y: 4, class: 'label' }, d.id));
     layer.append(g);
   }
+  layer.append(replay.mapLayer(at));
   layer.append(sos.mapLayer(at));
   map.append(layer);
 }
@@ -273,6 +277,7 @@ function start(token) {
   rp = connect(token);
   window.rallypoint = rp; // For the console and the browser tests.
   sos.setup((method, path) => rp.rest(method, path), renderMap, (id) => drivers.get(id)?.name);
+  replay.setup((method, path) => rp.rest(method, path), renderMap);
   listen();
   rp.connect();
   refreshConnections();

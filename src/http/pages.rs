@@ -27,7 +27,7 @@ macro_rules! asset {
 }
 
 /// Every file served here. The pages load their scripts and styles from these paths only.
-const ASSETS: [Asset; 12] = [
+const ASSETS: [Asset; 13] = [
     asset!("/", "driver.html", HTML),
     asset!("/driver", "driver.html", HTML),
     asset!("/dispatch", "dispatch.html", HTML),
@@ -38,6 +38,7 @@ const ASSETS: [Asset; 12] = [
     asset!("/assets/track.js", "track.js", JS),
     asset!("/assets/hold.js", "hold.js", JS),
     asset!("/assets/sos-alerts.js", "sos-alerts.js", JS),
+    asset!("/assets/replay.js", "replay.js", JS),
     asset!("/assets/common.js", "common.js", JS),
     asset!("/assets/style.css", "style.css", CSS),
 ];
