@@ -38,6 +38,10 @@ const ORDERS: [(&str, Point, Point, Priority, &str); 2] = [
     ),
 ];
 
+/// The demo order whose customer follows it, and that customer's id.
+pub const DEMO_TRACKED: &str = "ORD-1001";
+pub const DEMO_CUSTOMER: &str = "C-100";
+
 /// Loads what is missing of the demo fleet and orders.
 pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
     let capacity = hub.settings.dispatch.default_capacity;
@@ -84,7 +88,8 @@ pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
             eta: None,
             created_at: now,
             updated_at: now,
-            customer_id: None,
+            // ORD-1001's customer follows it on /track/ORD-1001.
+            customer_id: (id == DEMO_TRACKED).then(|| DEMO_CUSTOMER.to_string()),
             partner_id: None,
         };
         hub.dispatcher

@@ -189,6 +189,11 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
             println!("Rallypoint demo is running. Open these in a browser:");
             println!("  Driver console:  {base}/driver  (one tab per driver: DRV-001, DRV-002, DRV-003)");
             println!("  Dashboard:       {base}/dispatch  (sign in as admin to override)");
+            println!(
+                "  Customer page:   {base}/track/{}  (sign in as customer {}: it follows that order only)",
+                rallypoint::demo::DEMO_TRACKED,
+                rallypoint::demo::DEMO_CUSTOMER
+            );
             println!("  Health:          {base}/health");
             println!("  WebSocket:       ws://{host}:{}/ws?token=TOKEN", app.port());
             println!("  Dev login:       curl -s -XPOST {base}/api/v1/dev/login -H 'content-type: application/json' -d '{{\"sub\":\"alice\",\"role\":\"driver\",\"driver_id\":\"DRV-001\"}}'");

@@ -177,7 +177,7 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
         if let Some(url) = line.trim().strip_prefix("Health:") {
             health = Some(url.trim().to_string());
         }
-        for label in ["Driver console:", "Dashboard:"] {
+        for label in ["Driver console:", "Dashboard:", "Customer page:"] {
             if let Some(rest) = line.trim().strip_prefix(label) {
                 pages.push(
                     rest.split_whitespace()
@@ -249,8 +249,19 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
         );
         assert_eq!(
             pages,
-            [format!("{base}/driver"), format!("{base}/dispatch")]
+            [
+                format!("{base}/driver"),
+                format!("{base}/dispatch"),
+                format!("{base}/track/ORD-1001")
+            ]
         );
+        let tracked = orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == "ORD-1001")
+            .map(|o| o["customer_id"].clone());
+        assert_eq!(tracked, Some(json!("C-100")), "the customer page's order");
         for page in &pages {
             let mut r = client.get(page).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200, "{page}");
