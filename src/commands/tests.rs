@@ -145,6 +145,7 @@ async fn a_new_driver_needs_an_admin_a_name_and_a_capacity_in_range() {
             name: name.into(),
             fleet: None,
             capacity,
+            unit_type: None,
         })
     };
     let admin = staff("root", Role::Admin);

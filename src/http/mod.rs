@@ -9,6 +9,7 @@ pub mod audit;
 pub mod conn;
 pub mod dev;
 pub mod drivers;
+pub mod emergencies;
 pub mod events;
 pub mod health;
 pub mod listener;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(audit::configure)
         .configure(rooms::configure)
         .configure(sos::configure)
+        .configure(emergencies::configure)
         .configure(dev::configure)
         .configure(pages::configure);
 }
