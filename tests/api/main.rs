@@ -39,3 +39,5 @@ mod socketio;
 mod socketio_recovery;
 mod sos;
 mod storm;
+mod units;
+mod units_lifecycle;
