@@ -40,4 +40,5 @@ mod socketio_recovery;
 mod sos;
 mod storm;
 mod units;
+mod units_durability;
 mod units_lifecycle;

@@ -109,3 +109,68 @@ pub fn units(conn: &mut DbConnection, fleets: &[String]) -> QueryResult<Vec<Driv
         .select(DriverRow::as_select())
         .load(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_db::{on_both_backends, TestDb};
+
+    fn row(id: &str) -> EmergencyRow {
+        let now = crate::db::models::to_db(chrono::Utc::now());
+        EmergencyRow {
+            request_id: id.into(),
+            kind: "fire".into(),
+            description: "smoke".into(),
+            severity: "high".into(),
+            lat: 1.0,
+            lng: 2.0,
+            status: "PENDING".into(),
+            unit_id: None,
+            reported_by: "rep".into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn a_unit_is_never_assigned_twice_and_a_step_needs_its_status(db: &TestDb) {
+        let c = &mut db.pool.get().unwrap_or_else(|e| panic!("{e}"));
+        let now = crate::db::models::to_db(chrono::Utc::now());
+        for id in ["E1", "E2"] {
+            insert(c, &row(id)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(assign(c, "E1", "U1", now).ok(), Some(1));
+        assert_eq!(
+            assign(c, "E1", "U2", now).ok(),
+            Some(0),
+            "not pending any more"
+        );
+        let second = assign(c, "E2", "U1", now);
+        assert!(
+            matches!(
+                second,
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _
+                ))
+            ),
+            "the index refuses a unit's second emergency: {second:?}"
+        );
+        assert_eq!(assigned_to(c, "U1").ok(), Some(1));
+        assert_eq!(
+            finish(c, "E1", &["ASSIGNED"], "COMPLETED", now).ok(),
+            Some(1)
+        );
+        assert_eq!(
+            finish(c, "E1", &["ASSIGNED"], "COMPLETED", now).ok(),
+            Some(0)
+        );
+        assert_eq!(assign(c, "E2", "U1", now).ok(), Some(1), "free again");
+        let open: Vec<String> = active(c)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect();
+        assert_eq!(open, vec!["E2".to_string()]);
+    }
+    on_both_backends!(a_unit_is_never_assigned_twice_and_a_step_needs_its_status);
+}
