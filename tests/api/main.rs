@@ -40,5 +40,6 @@ mod socketio_recovery;
 mod sos;
 mod storm;
 mod units;
+mod units_cluster;
 mod units_durability;
 mod units_lifecycle;
