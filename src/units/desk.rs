@@ -13,11 +13,11 @@
 
 use super::logic::{self, Candidate, Unavailable};
 use super::plan;
+use super::write::{write_step, Write};
 use crate::actors::{publish, Hub};
 use crate::auth::Claims;
-use crate::db::models::{to_db, EmergencyRow};
+use crate::db;
 use crate::db::queries::commit::{self, Publication};
-use crate::db::{self, queries};
 use crate::error::AppError;
 use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::server::DriverLocation;
@@ -115,12 +115,6 @@ struct Planned {
     unit: Option<DriverId>,
     messages: Vec<Publication>,
     write: Write,
-}
-
-enum Write {
-    Insert { then_assign: bool },
-    Assign,
-    Finish { from: &'static [&'static str] },
 }
 
 impl EmergencyDesk {
@@ -285,57 +279,6 @@ impl EmergencyDesk {
     /// Whether `e` waits to be dispatched without a click.
     fn waits(&self, e: &Emergency) -> bool {
         e.status == EmergencyStatus::Pending && self.hub.settings.units.auto_dispatches(e.severity)
-    }
-}
-
-/// The row write of a step, conditional on the status it starts from.
-fn write_step(
-    c: &mut db::DbConnection,
-    next: &Emergency,
-    unit: Option<&DriverId>,
-    write: Write,
-) -> Result<(), AppError> {
-    let id = next.request_id.as_str();
-    let at = to_db(next.updated_at);
-    let assign = |c: &mut db::DbConnection| -> Result<(), AppError> {
-        let unit = unit.ok_or_else(|| AppError::internal("an assignment without a unit"))?;
-        if queries::emergencies::assign(c, id, unit.as_str(), at)? == 0 {
-            return Err(AppError::conflict(format!("emergency {id} is not PENDING")));
-        }
-        // The unique index refuses a second as well; this says it in words.
-        if queries::emergencies::assigned_to(c, unit.as_str())? > 1 {
-            return Err(AppError::conflict(format!(
-                "unit {unit} is on another emergency"
-            )));
-        }
-        Ok(())
-    };
-    match write {
-        Write::Insert { then_assign } => {
-            let mut row = EmergencyRow::from(next);
-            row.status = EmergencyStatus::Pending.as_str().to_string();
-            row.unit_id = None;
-            queries::emergencies::insert(c, &row)?;
-            if then_assign {
-                assign(c)?;
-            }
-        }
-        Write::Assign => assign(c)?,
-        Write::Finish { from } => {
-            if queries::emergencies::finish(c, id, from, next.status.as_str(), at)? == 0 {
-                return Err(AppError::conflict(format!(
-                    "emergency {id} changed meanwhile; reload it"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-impl EmergencyStatus {
-    /// Pending and assigned emergencies are open; completed and cancelled ones never change.
-    pub fn is_open(self) -> bool {
-        matches!(self, EmergencyStatus::Pending | EmergencyStatus::Assigned)
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! `desk` is the actor owning the open emergencies (the one writer of their steps), `feed` what
 //! it hears of units, `logic` its pure decisions (unit tested without actix), `plan` what each
-//! step publishes to whom, `commands` the commands every transport calls (`commands::run`).
+//! step publishes to whom, `write` what it writes, `commands` the commands every transport calls (`commands::run`).
 //! Units are drivers: their sessions, presence, positions and the delivery Dispatcher's index
 //! are the ones deliveries use; this system only reads them.
 
@@ -13,5 +13,6 @@ pub mod desk;
 pub mod feed;
 pub mod logic;
 pub mod plan;
+mod write;
 
 pub use desk::EmergencyDesk;
