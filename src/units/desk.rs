@@ -18,7 +18,7 @@ use crate::actors::{publish, Hub};
 use crate::auth::Claims;
 use crate::db;
 use crate::db::queries::commit::{self, Publication};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::server::DriverLocation;
 use crate::protocol::*;
@@ -304,14 +304,11 @@ impl Handler<Create> for EmergencyDesk {
         } else {
             None
         };
-        let planned = match &unit {
-            Some(u) => self.plan_assign(&e, u, Write::Insert { then_assign: true }),
-            None => Planned {
-                next: e.clone(),
-                unit: None,
-                messages: plan::created(&e),
-                write: Write::Insert { then_assign: false },
-            },
+        let plain = Planned {
+            next: e.clone(),
+            unit: None,
+            messages: plan::created(&e),
+            write: Write::Insert { then_assign: false },
         };
         log::info!(
             "[EVENT_RECEIVED] emergency={} type={} severity={} by={} auto_dispatch={auto}",
@@ -320,7 +317,29 @@ impl Handler<Create> for EmergencyDesk {
             e.severity,
             q(&e.reported_by)
         );
-        AtomicResponse::new(self.commit(planned, msg.answer, "emergency_created"))
+        let Some(u) = unit else {
+            return AtomicResponse::new(self.commit(plain, msg.answer, "emergency_created"));
+        };
+        // Created and assigned in one transaction. Should the database refuse the assignment
+        // (it disagrees with the desk about the unit), the emergency is still created, waiting.
+        let planned = self.plan_assign(&e, &u, Write::Insert { then_assign: true });
+        let answer = msg.answer.clone();
+        AtomicResponse::new(Box::pin(
+            self.commit(planned, msg.answer, "emergency_created").then(
+                move |res, act: &mut Self, _| match res {
+                    Err(DeskError::Refused(err)) if err.code() == ErrorCode::Conflict => {
+                        log::warn!(
+                            "[DECISION] emergency={} auto-dispatch to unit={} refused: {}",
+                            q(&plain.next.request_id),
+                            q(&u),
+                            q(&err.to_string())
+                        );
+                        act.commit(plain, answer, "emergency_created")
+                    }
+                    other => ready(other),
+                },
+            ),
+        ))
     }
 }
 

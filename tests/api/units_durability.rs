@@ -89,3 +89,36 @@ async fn a_restart_keeps_open_emergencies_their_units_and_the_waiting_one(db: Te
     assert_eq!(read(&app, &waiting).await["status"], "ASSIGNED");
 }
 on_both_backends!(a_restart_keeps_open_emergencies_their_units_and_the_waiting_one);
+
+async fn the_database_refusing_an_auto_dispatch_still_creates_the_emergency_waiting(db: TestDb) {
+    let app = spawn_app(db).await;
+    let rep = reporter_token(&app, "rep-1");
+    let _amb = unit(&app, "AMB-1", "ambulance", 0.01).await;
+    // Behind the desk's back, the unit is on an emergency the database holds (as after a
+    // leader change the desk has not caught up with).
+    let now = rallypoint::db::models::to_db(chrono::Utc::now());
+    let row = rallypoint::db::models::EmergencyRow {
+        request_id: "EMG-elsewhere".into(),
+        kind: "fire".into(),
+        description: "elsewhere".into(),
+        severity: "high".into(),
+        lat: 1.0,
+        lng: 2.0,
+        status: "ASSIGNED".into(),
+        unit_id: Some("AMB-1".into()),
+        reported_by: "other".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut c = app.hub.pool.get().expect("a connection");
+    rallypoint::db::queries::emergencies::insert(&mut c, &row).expect("inserted");
+    drop(c);
+
+    let (status, e) = create(&app, &rep, "medical", "critical").await;
+    assert_eq!(status, 201, "{e}");
+    assert_eq!(e["status"], "PENDING", "created, not assigned: {e}");
+    assert!(e["unit_id"].is_null(), "{e}");
+    let id = e["request_id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(read(&app, &id).await["status"], "PENDING");
+}
+on_both_backends!(the_database_refusing_an_auto_dispatch_still_creates_the_emergency_waiting);
