@@ -249,11 +249,16 @@ pub struct OrderParties<'a> {
     pub customer: Option<&'a str>,
 }
 
-/// Who may join which room (SPEC 3, 10). `order` says whose an order is, for order rooms.
+/// Who may join which room (SPEC 3, 9, 10): `unit_tracking` as `dispatch` (staff, observers
+/// whose patterns match), `reporter:<sub>` that reporter and staff. `order` says whose an order is, for order rooms.
 pub fn may_join(claims: &Claims, room: &Room, order: OrderParties<'_>) -> bool {
     if claims.role == Role::Observer {
-        // A customer's or a partner's room is theirs and the staff's alone, whatever the patterns.
-        if matches!(room, Room::Customer(_) | Room::Partner(_)) {
+        // A customer's, a partner's or a reporter's room is theirs and the staff's alone,
+        // whatever the patterns.
+        if matches!(
+            room,
+            Room::Customer(_) | Room::Partner(_) | Room::Reporter(_)
+        ) {
             return false;
         }
         return claims
@@ -275,7 +280,10 @@ pub fn may_join(claims: &Claims, room: &Room, order: OrderParties<'_>) -> bool {
             order.customer.is_some() && claims.customer() == order.customer
         }
         (Role::Partner, Room::Partner(id)) => claims.partner() == Some(id.as_str()),
-        (Role::Driver | Role::Customer | Role::Partner | Role::Observer, _) => false,
+        (Role::Reporter, Room::Reporter(sub)) => *sub == claims.sub,
+        (Role::Driver | Role::Customer | Role::Partner | Role::Observer | Role::Reporter, _) => {
+            false
+        }
     }
 }
 
@@ -300,6 +308,8 @@ pub fn default_rooms(claims: &Claims) -> Vec<Room> {
             .partner()
             .map(|p| vec![Room::Partner(p.to_string())])
             .unwrap_or_default(),
+        // SPEC 9: every update of the reporter's own emergencies.
+        Role::Reporter => vec![Room::Reporter(claims.sub.clone())],
         Role::Observer => vec![],
     }
 }
@@ -447,6 +457,32 @@ mod tests {
         }
         let d = Claims::new("d", Role::Driver, Some("D1".into()), "default", 60);
         assert!(!may_join(&d, &Room::Customer("C1".into()), none));
+    }
+
+    #[test]
+    fn reporters_join_their_own_room_only_and_unit_tracking_is_the_staffs() {
+        let r = Claims::new("rep-1", Role::Reporter, None, "default", 60);
+        let none = OrderParties::default();
+        assert_eq!(default_rooms(&r), vec![Room::Reporter("rep-1".into())]);
+        assert!(may_join(&r, &Room::Reporter("rep-1".into()), none));
+        for room in [
+            Room::Reporter("rep-2".into()),
+            Room::UnitTracking,
+            Room::Dispatch,
+        ] {
+            assert!(!may_join(&r, &room, none), "{room}");
+        }
+        for role in [Role::Admin, Role::Dispatcher] {
+            let staff = Claims::new("s", role, None, "default", 60);
+            assert!(may_join(&staff, &Room::UnitTracking, none));
+            assert!(may_join(&staff, &Room::Reporter("rep-1".into()), none));
+        }
+        let d = Claims::new("d", Role::Driver, Some("U1".into()), "units", 60);
+        assert!(!may_join(&d, &Room::UnitTracking, none));
+        let mut o = Claims::new("o", Role::Observer, None, "default", 60);
+        o.rooms = Some(vec!["unit_*".into(), "reporter:*".into()]);
+        assert!(may_join(&o, &Room::UnitTracking, none));
+        assert!(!may_join(&o, &Room::Reporter("rep-1".into()), none));
     }
 
     #[test]

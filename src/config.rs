@@ -40,6 +40,28 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     pub stats: StatsSettings,
     pub tracking: TrackingSettings,
+    pub units: UnitsSettings,
+}
+
+/// Emergency units (SPEC 9): which fleets are units, and which severities are dispatched at
+/// creation without an authority's click.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UnitsSettings {
+    pub fleets: Vec<String>,
+    /// Severities (`low`, `medium`, `high`, `critical`).
+    pub auto_dispatch: Vec<String>,
+}
+
+impl UnitsSettings {
+    /// Whether drivers of `fleet` are emergency units.
+    pub fn is_unit_fleet(&self, fleet: &str) -> bool {
+        self.fleets.iter().any(|f| f == fleet)
+    }
+
+    /// Whether an emergency of `severity` is dispatched at creation.
+    pub fn auto_dispatches(&self, severity: crate::protocol::Severity) -> bool {
+        self.auto_dispatch.iter().any(|s| s == severity.as_str())
+    }
 }
 
 /// Several nodes on one database (SPEC 12): `redis_url` empty means this node is alone.
@@ -213,7 +235,9 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true)
                 .list_separator(",")
-                .with_list_parse_key("server.cors_origins"),
+                .with_list_parse_key("server.cors_origins")
+                .with_list_parse_key("units.fleets")
+                .with_list_parse_key("units.auto_dispatch"),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
         settings.validate()?;
@@ -321,6 +345,20 @@ impl Settings {
             return invalid(
                 "socketio.recovery_s",
                 "recovery_s and connect_timeout_ms must be at least 1",
+            );
+        }
+        if self.units.fleets.iter().any(|f| f.trim().is_empty()) {
+            return invalid("units.fleets", "must name fleets, e.g. [\"units\"]");
+        }
+        if let Some(bad) = self
+            .units
+            .auto_dispatch
+            .iter()
+            .find(|s| s.parse::<crate::protocol::Severity>().is_err())
+        {
+            return invalid(
+                "units.auto_dispatch",
+                &format!("`{bad}` is no severity: use low, medium, high or critical"),
             );
         }
         if self.cluster.enabled() {
@@ -490,6 +528,21 @@ mod tests {
         s.cluster.redis_url = "127.0.0.1:6379".into();
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("cluster.redis_url"), "{e}");
+    }
+
+    #[test]
+    fn units_default_to_one_fleet_auto_dispatching_critical_and_refuse_an_unknown_severity() {
+        let mut s = defaults();
+        assert_eq!(s.units.fleets, vec!["units".to_string()]);
+        assert!(s.units.is_unit_fleet("units") && !s.units.is_unit_fleet("default"));
+        assert!(s.units.auto_dispatches(crate::protocol::Severity::Critical));
+        assert!(!s.units.auto_dispatches(crate::protocol::Severity::High));
+        s.units.auto_dispatch = vec!["urgent".into()];
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("units.auto_dispatch") && e.contains("urgent"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -23,5 +23,6 @@ pub mod socketio;
 pub mod startup;
 pub mod stats;
 pub mod telemetry;
+pub mod units;
 
 pub use startup::Application;

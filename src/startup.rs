@@ -13,6 +13,7 @@ use crate::db::{self, queries, DbPool};
 use crate::error::AppError;
 use crate::http;
 use crate::protocol::{DriverId, Order, OrderId, OrderStatus};
+use crate::units::EmergencyDesk;
 use actix::prelude::*;
 use actix_web::{dev::Server, web, App, HttpServer};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -26,7 +27,17 @@ pub async fn start_engine(settings: Settings, pool: DbPool) -> Result<Arc<Hub>, 
     let rooms = RoomRegistry::default().start();
     let mut slot = None;
     Dispatcher::create(|ctx| {
-        let hub = Arc::new(Hub::new(settings, pool, keys, rooms.clone(), ctx.address()));
+        // The desk's address first, so the Hub it is given holds it too.
+        let desk = Context::<EmergencyDesk>::new();
+        let hub = Arc::new(Hub::new(
+            settings,
+            pool,
+            keys,
+            rooms.clone(),
+            ctx.address(),
+            desk.address(),
+        ));
+        desk.run(EmergencyDesk::new(hub.clone()));
         slot = Some(hub.clone());
         Dispatcher::new(hub)
     });
@@ -87,8 +98,10 @@ async fn rebuild(hub: &Arc<Hub>) -> Result<(), AppError> {
     for state in waiting {
         hub.dispatcher.do_send(EnqueueOrder { state });
     }
+    // After the drivers: the desk tells the units on an emergency that they are.
+    let emergencies = hub.units.send(crate::units::feed::Rebuild).await??;
     log::info!(
-        "[STARTUP] rebuilt drivers={} active_orders={count}",
+        "[STARTUP] rebuilt drivers={} active_orders={count} open_emergencies={emergencies}",
         drivers.len()
     );
     Ok(())

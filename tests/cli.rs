@@ -102,6 +102,46 @@ fn token_signs_a_customer_or_partner_with_its_id_and_refuses_one_without() {
 }
 
 #[test]
+fn token_signs_a_reporter_and_a_bad_auto_dispatch_severity_exits_2() {
+    use rallypoint::auth::TokenKeys;
+    use rallypoint::config::AuthSettings;
+    let secret = "a-cli-test-secret-that-is-at-least-32-bytes";
+    let keys = TokenKeys::from_settings(&AuthSettings {
+        secret: secret.into(),
+        public_key_pem: String::new(),
+        leeway_s: 0,
+        dev_login: false,
+        dev_token_ttl_s: 60,
+    })
+    .unwrap();
+    let out = rallypoint()
+        .env("RALLYPOINT_AUTH__SECRET", secret)
+        .args(["token", "--sub", "rep-1", "--role", "reporter"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims = keys
+        .verify(String::from_utf8(out.stdout).unwrap().trim_end())
+        .unwrap();
+    assert_eq!(
+        (claims.role.as_str(), claims.sub.as_str()),
+        ("reporter", "rep-1")
+    );
+    let out = rallypoint()
+        .arg("migrate")
+        .env("RALLYPOINT_UNITS__AUTO_DISPATCH", "critical,urgent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("units.auto_dispatch"), "{err}");
+}
+
+#[test]
 fn a_bad_value_exits_2_and_names_the_key() {
     let out = rallypoint()
         .arg("migrate")

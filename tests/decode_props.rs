@@ -27,13 +27,14 @@ use rallypoint::protocol::{
 use serde_json::{json, Map, Value};
 
 /// The messages that may carry an `idempotency_key`.
-const STATE_CHANGING: [&str; 6] = [
+const STATE_CHANGING: [&str; 7] = [
     "status",
     "accept",
     "decline",
     "order_status",
     "report",
     "sos",
+    "complete_emergency",
 ];
 
 /// Decodes `text` and checks what holds for every input: a success comes only from a JSON object
@@ -571,6 +572,7 @@ fn fields_of(ty: &str) -> &'static [(&'static str, bool)] {
         "order_status" => &[("order_id", true), ("status", true)],
         "report" => &[("order_id", true), ("kind", true), ("comment", false)],
         "sos" => &[("lat", true), ("lng", true), ("message", false)],
+        "complete_emergency" => &[("request_id", true)],
         "refresh" => &[("token", true)],
         _ => &[],
     }
@@ -861,6 +863,7 @@ fn arb_msg() -> impl Strategy<Value = ClientMsg> {
             option::of("\\PC{0,200}")
         )
             .prop_map(|(lat, lng, message)| ClientMsg::Sos { lat, lng, message }),
+        id_string().prop_map(|request_id| ClientMsg::CompleteEmergency { request_id }),
         Just(ClientMsg::Ping),
         "[A-Za-z0-9._-]{0,80}".prop_map(|token| ClientMsg::Refresh { token }),
     ]
@@ -935,6 +938,9 @@ fn spell(msg: &ClientMsg, nulls: bool) -> Map<String, Value> {
             m.insert("lat".into(), Value::from(*lat));
             m.insert("lng".into(), Value::from(*lng));
             opt(&mut m, "message", message.as_deref().map(Value::from));
+        }
+        ClientMsg::CompleteEmergency { request_id } => {
+            m.insert("request_id".into(), Value::from(request_id.as_str()));
         }
         ClientMsg::Ping => {}
         ClientMsg::Refresh { token } => {

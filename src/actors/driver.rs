@@ -29,14 +29,18 @@ pub struct DriverState {
     pub online: bool,
     pub location: Option<Location>,
     pub orders: BTreeSet<OrderId>,
+    /// A unit fleet's driver's kind (SPEC 9).
+    pub unit_type: Option<UnitType>,
+    /// The emergency a unit is dispatched to: it is `busy` meanwhile (`crate::units`).
+    pub emergency: Option<String>,
 }
 
 impl DriverState {
-    /// Online and at capacity is `busy`.
+    /// Online and at capacity, or a unit on an emergency, is `busy`.
     pub fn status(&self) -> DriverStatus {
         if !self.online {
             DriverStatus::Offline
-        } else if self.orders.len() as i32 >= self.capacity {
+        } else if self.orders.len() as i32 >= self.capacity || self.emergency.is_some() {
             DriverStatus::Busy
         } else {
             DriverStatus::Online
@@ -52,6 +56,7 @@ impl DriverState {
             status: self.status(),
             location: self.location,
             orders: self.orders.iter().cloned().collect(),
+            unit_type: self.unit_type,
         }
     }
 
@@ -136,6 +141,13 @@ pub struct TakenOff {
     pub order_id: OrderId,
 }
 
+/// A unit's emergency (committed by the emergency desk): `Some` while it is on one, and `busy`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EmergencyTaken {
+    pub emergency: Option<String>,
+}
+
 /// Answers the driver object.
 #[derive(Message)]
 #[rtype(result = "Driver")]
@@ -208,6 +220,7 @@ impl DriverActor {
                 act.sessions.len()
             );
             act.hub.dispatcher.do_send(act.state.changed());
+            crate::units::feed::unit_changed(&act.hub, &act.state);
             let hub = act.hub.clone();
             actix::spawn(async move { publish(&hub, "driver_status", published).await });
             Ok(status)
@@ -312,6 +325,7 @@ impl Handler<UpdateLocation> for DriverActor {
             id: self.state.id.clone(),
             location: msg.location,
         });
+        crate::units::feed::unit_moved(&self.hub, &self.state, msg.location);
         self.tell_customers(ctx);
         self.sample(&msg.location);
         // Coalesce writes: the newest position wins, stored at most once per interval.
@@ -424,6 +438,15 @@ impl Handler<OrderReleased> for DriverActor {
     fn handle(&mut self, msg: OrderReleased, ctx: &mut Context<Self>) {
         let before = self.state.status();
         self.state.orders.remove(&msg.order_id);
+        self.orders_changed(before, ctx);
+    }
+}
+
+impl Handler<EmergencyTaken> for DriverActor {
+    type Result = ();
+    fn handle(&mut self, msg: EmergencyTaken, ctx: &mut Context<Self>) {
+        let before = self.state.status();
+        self.state.emergency = msg.emergency;
         self.orders_changed(before, ctx);
     }
 }

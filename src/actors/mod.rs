@@ -47,6 +47,8 @@ pub struct Hub {
     pub keys: TokenKeys,
     pub rooms: Addr<registry::RoomRegistry>,
     pub dispatcher: Addr<dispatcher::Dispatcher>,
+    /// The emergency units' desk (SPEC 9, `crate::units`).
+    pub units: Addr<crate::units::EmergencyDesk>,
     /// The arbiter the entity actors (drivers, orders) run on.
     pub engine: ArbiterHandle,
     drivers: RwLock<HashMap<DriverId, Addr<driver::DriverActor>>>,
@@ -133,6 +135,7 @@ impl Hub {
         keys: TokenKeys,
         rooms: Addr<registry::RoomRegistry>,
         dispatcher: Addr<dispatcher::Dispatcher>,
+        units: Addr<crate::units::EmergencyDesk>,
     ) -> Hub {
         let settings_rest_limit = settings.limits.rest_per_sub_per_sec;
         let pid_key = pid_key(&settings);
@@ -146,6 +149,7 @@ impl Hub {
             keys,
             rooms,
             dispatcher,
+            units,
             engine: Arbiter::current(),
             drivers: RwLock::default(),
             orders: RwLock::default(),
@@ -474,10 +478,13 @@ pub fn driver_state(
         online: row.is_online(),
         location: row.location(),
         orders,
+        unit_type: row.unit_type(),
+        emergency: None,
     }
 }
 
-/// Starts a driver's actor from its row and tells the Dispatcher about it.
+/// Starts a driver's actor from its row and tells the Dispatcher about it (and the emergency
+/// desk, when it is a unit).
 pub fn start_driver(
     hub: &Arc<Hub>,
     row: &db::models::DriverRow,
@@ -485,6 +492,7 @@ pub fn start_driver(
 ) -> Addr<driver::DriverActor> {
     let state = driver_state(row, orders);
     let changed = state.changed();
+    crate::units::feed::unit_changed(hub, &state);
     let addr = hub.spawn_driver(state);
     hub.dispatcher.do_send(changed);
     addr

@@ -27,6 +27,8 @@ pub enum AckShape {
     Order,
     /// `{"alert": value}` (an SOS: the value is the stored alert).
     Alert,
+    /// `{"emergency": value}` (a `complete_emergency`).
+    Emergency,
     /// `{"order_id", "status"}` of the order (a decline).
     Declined,
     /// `{"status": value}`.
@@ -43,6 +45,7 @@ impl AckShape {
             AckShape::Event => json!({ "event": value }),
             AckShape::Order => json!({ "order": value }),
             AckShape::Alert => json!({ "alert": value }),
+            AckShape::Emergency => json!({ "emergency": value }),
             // An answer stored before v1.1 is already the ack.
             AckShape::Declined if value.get("order_id").is_some() => value,
             AckShape::Declined => json!({"order_id": value["id"], "status": value["status"]}),

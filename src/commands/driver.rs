@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::db::{self, models, queries};
 use crate::error::AppError;
 use crate::idempotency::AnswerKey;
-use crate::protocol::{client, AvailabilityStatus, DriverId, Location, Role};
+use crate::protocol::{client, AvailabilityStatus, DriverId, Location, Role, UnitType};
 use actix::Addr;
 
 /// `status`: the sender's driver goes online or offline (a driver; `driver_id`, when given, is
@@ -81,6 +81,9 @@ pub struct RegisterDriver {
     pub fleet: Option<String>,
     /// `dispatch.default_capacity` when not given.
     pub capacity: Option<i32>,
+    /// A unit's kind (SPEC 9), for a driver of one of `units.fleets` only.
+    #[serde(default)]
+    pub unit_type: Option<UnitType>,
 }
 
 impl RegisterDriver {
@@ -94,6 +97,12 @@ impl RegisterDriver {
             return Err(AppError::bad_request(
                 "`id` must be 1 to 64 characters and `name` must not be empty",
             ));
+        }
+        let fleet = self.fleet.as_deref().unwrap_or("default");
+        if self.unit_type.is_some() && !settings.units.is_unit_fleet(fleet) {
+            return Err(AppError::bad_request(format!(
+                "`unit_type` is for drivers of a unit fleet (units.fleets), not of fleet {fleet:?}"
+            )));
         }
         if !(1..=100).contains(&self.capacity(settings)) {
             return Err(AppError::bad_request(
@@ -113,7 +122,8 @@ impl RegisterDriver {
             .id
             .unwrap_or_else(|| format!("DRV-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
         let fleet = self.fleet.unwrap_or_else(|| "default".into());
-        let row = models::DriverRow::new_offline(id, self.name, fleet, capacity);
+        let mut row = models::DriverRow::new_offline(id, self.name, fleet, capacity);
+        row.unit_type = self.unit_type.map(|t| t.as_str().to_string());
         // The new driver as its actor will answer it, stored with the insert (SPEC 4).
         let driver = driver_state(&row, Default::default()).to_driver();
         let stored = crate::idempotency::answer_ok(answer.as_ref(), &driver);

@@ -8,8 +8,10 @@
 //! and `run` is the one place where a key is claimed; each variant is a struct of its own, with
 //! its rules beside it in the file of its concern: `driver` (status, location, registering),
 //! `orders` (accept, decline, order status, create, reassign, cancel), `bulk` (orders created
-//! in bulk), `report` (the emergency
-//! path), `sos` (a driver's SOS and its resolve), `publish` (an admin's message to a room). `session` decides the commands that change the connection itself (`join`, `leave`,
+//! in bulk), `report` (the emergency path), `sos` (a driver's SOS and its resolve), `publish` (an
+//! admin's message to a room); the emergency units' commands are that system's own
+//! (`crate::units::commands`). `session` decides the commands that change the connection itself
+//! (`join`, `leave`,
 //! `refresh`) and answers what the transport must apply to its own state; `ping` is the
 //! transport's.
 //!
@@ -49,6 +51,7 @@ use crate::config::Settings;
 use crate::error::AppError;
 use crate::idempotency::{self, AnswerKey};
 use crate::protocol::ClientMsg;
+use crate::units::commands as units;
 use std::sync::Arc;
 
 type Reply = Result<serde_json::Value, AppError>;
@@ -93,6 +96,14 @@ pub enum Command {
     Sos(sos::Sos),
     /// `POST /api/v1/sos/{id}/resolve`.
     ResolveSos(sos::ResolveSos),
+    /// `POST /api/v1/emergencies`.
+    CreateEmergency(units::CreateEmergency),
+    /// `POST /api/v1/emergencies/{id}/dispatch`.
+    DispatchEmergency(units::DispatchEmergency),
+    /// `complete_emergency`, `POST /api/v1/emergencies/{id}/complete`.
+    CompleteEmergency(units::CompleteEmergency),
+    /// `POST /api/v1/emergencies/{id}/cancel`.
+    CancelEmergency(units::CancelEmergency),
 }
 
 /// A client message, sorted by who answers it.
@@ -151,6 +162,9 @@ impl From<ClientMsg> for Request {
                 comment,
             }),
             ClientMsg::Sos { lat, lng, message } => Command::Sos(sos::Sos { lat, lng, message }),
+            ClientMsg::CompleteEmergency { request_id } => {
+                Command::CompleteEmergency(units::CompleteEmergency { request_id })
+            }
         };
         Request::Command(command)
     }
@@ -162,6 +176,7 @@ impl Command {
         match self {
             Command::Report(_) => AckShape::Event,
             Command::Sos(_) => AckShape::Alert,
+            Command::CompleteEmergency(_) => AckShape::Emergency,
             Command::Accept(_) | Command::SetOrderStatus(_) => AckShape::Order,
             Command::Decline(_) => AckShape::Declined,
             Command::SetStatus(_) => AckShape::Status,
@@ -175,7 +190,8 @@ impl Command {
             Command::SetStatus(_)
             | Command::Accept(_)
             | Command::Decline(_)
-            | Command::SetOrderStatus(_) => Ok(()),
+            | Command::SetOrderStatus(_)
+            | Command::CompleteEmergency(_) => Ok(()),
             Command::SendLocation(c) => c.admit(),
             Command::RegisterDriver(c) => c.admit(settings, claims),
             Command::CreateOrder(c) => c.admit(claims),
@@ -187,6 +203,9 @@ impl Command {
             Command::Publish(c) => c.admit(claims),
             Command::Sos(c) => c.admit(),
             Command::ResolveSos(c) => c.admit(claims),
+            Command::CreateEmergency(c) => c.admit(claims),
+            Command::DispatchEmergency(c) => c.admit(claims),
+            Command::CancelEmergency(c) => c.admit(claims),
         }
     }
 
@@ -209,6 +228,10 @@ impl Command {
             Command::Publish(c) => c.run(&hub, &claims, answer).await,
             Command::Sos(c) => c.run(&hub, &claims, answer).await,
             Command::ResolveSos(c) => c.run(&hub, &claims, answer).await,
+            Command::CreateEmergency(c) => c.run(&hub, &claims, answer).await,
+            Command::DispatchEmergency(c) => c.run(&hub, answer).await,
+            Command::CompleteEmergency(c) => c.run(&hub, &claims, answer).await,
+            Command::CancelEmergency(c) => c.run(&hub, &claims, answer).await,
         }
     }
 }

@@ -145,6 +145,7 @@ async fn a_new_driver_needs_an_admin_a_name_and_a_capacity_in_range() {
             name: name.into(),
             fleet: None,
             capacity,
+            unit_type: None,
         })
     };
     let admin = staff("root", Role::Admin);
@@ -394,4 +395,47 @@ async fn bulk_orders_are_the_staffs_and_a_refusal_names_the_first_bad_order() {
     .await
     .expect("the list");
     assert!(stored.is_empty(), "{stored:?}");
+}
+
+#[test]
+fn the_emergency_commands_travel_as_json_and_complete_emergency_acks_the_emergency() {
+    use crate::protocol::{DriverId, EmergencyType, LatLng, Severity};
+    use crate::units::commands as units;
+    let all = [
+        Command::CreateEmergency(units::CreateEmergency {
+            kind: EmergencyType::Hazmat,
+            description: "drum \"leaking\"".into(),
+            severity: Severity::Critical,
+            location: LatLng {
+                lat: 1.5,
+                lng: -2.5,
+            },
+        }),
+        Command::DispatchEmergency(units::DispatchEmergency {
+            request_id: "EMG-1".into(),
+            unit_id: Some(DriverId::from("AMB-1")),
+        }),
+        Command::CompleteEmergency(units::CompleteEmergency {
+            request_id: "EMG-1".into(),
+        }),
+        Command::CancelEmergency(units::CancelEmergency {
+            request_id: "EMG-1".into(),
+        }),
+    ];
+    for c in all {
+        let text = serde_json::to_string(&c).expect("encodes");
+        assert_eq!(
+            serde_json::from_str::<Command>(&text).ok(),
+            Some(c),
+            "{text}"
+        );
+    }
+    let decoded = crate::protocol::ClientFrame::decode(
+        r#"{"type":"complete_emergency","request_id":"EMG-1","idempotency_key":"k"}"#,
+    )
+    .expect("a valid frame");
+    match Request::from(decoded.msg) {
+        Request::Command(c) => assert_eq!(c.shape(), AckShape::Emergency),
+        other => panic!("not a command: {other:?}"),
+    }
 }

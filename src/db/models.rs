@@ -39,6 +39,8 @@ pub struct DriverRow {
     pub location_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// A unit fleet's driver's kind (SPEC 9), `None` for a delivery driver.
+    pub unit_type: Option<String>,
 }
 
 impl DriverRow {
@@ -58,7 +60,13 @@ impl DriverRow {
             location_at: None,
             created_at: now,
             updated_at: now,
+            unit_type: None,
         }
+    }
+
+    /// The unit's kind, when it is one (an unknown stored value reads as none).
+    pub fn unit_type(&self) -> Option<UnitType> {
+        self.unit_type.as_deref().and_then(|t| t.parse().ok())
     }
 
     /// The driver's last location, when it has reported one.
@@ -336,5 +344,60 @@ impl TrackPointRow {
             heading: self.heading,
             timestamp: from_db(self.at),
         }
+    }
+}
+/// One emergency (SPEC 9).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = emergencies)]
+pub struct EmergencyRow {
+    pub request_id: String,
+    pub kind: String,
+    pub description: String,
+    pub severity: String,
+    pub lat: f64,
+    pub lng: f64,
+    pub status: String,
+    pub unit_id: Option<String>,
+    pub reported_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<&Emergency> for EmergencyRow {
+    fn from(e: &Emergency) -> EmergencyRow {
+        EmergencyRow {
+            request_id: e.request_id.clone(),
+            kind: e.kind.as_str().to_string(),
+            description: e.description.clone(),
+            severity: e.severity.as_str().to_string(),
+            lat: e.location.lat,
+            lng: e.location.lng,
+            status: e.status.as_str().to_string(),
+            unit_id: e.unit_id.as_ref().map(|u| u.0.clone()),
+            reported_by: e.reported_by.clone(),
+            created_at: to_db(e.created_at),
+            updated_at: to_db(e.updated_at),
+        }
+    }
+}
+
+impl TryFrom<EmergencyRow> for Emergency {
+    type Error = AppError;
+    fn try_from(r: EmergencyRow) -> Result<Emergency, AppError> {
+        Ok(Emergency {
+            request_id: r.request_id,
+            kind: parse(&r.kind, "emergency type")?,
+            description: r.description,
+            severity: parse(&r.severity, "severity")?,
+            location: LatLng {
+                lat: r.lat,
+                lng: r.lng,
+            },
+            status: parse(&r.status, "emergency status")?,
+            unit_id: r.unit_id.map(DriverId),
+            reported_by: r.reported_by,
+            created_at: from_db(r.created_at),
+            updated_at: from_db(r.updated_at),
+        })
     }
 }

@@ -28,6 +28,23 @@ diesel::table! {
         location_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        unit_type -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    emergencies (request_id) {
+        request_id -> Text,
+        kind -> Text,
+        description -> Text,
+        severity -> Text,
+        lat -> Double,
+        lng -> Double,
+        status -> Text,
+        unit_id -> Nullable<Text>,
+        reported_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -145,6 +162,7 @@ diesel::joinable!(orders -> drivers (driver_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit,
     drivers,
+    emergencies,
     idempotency_keys,
     incidents,
     order_exclusions,

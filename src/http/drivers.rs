@@ -24,6 +24,8 @@ struct NewDriver {
     name: String,
     fleet: Option<String>,
     capacity: Option<i32>,
+    /// A unit's kind (SPEC 9): only for a driver of a unit fleet.
+    unit_type: Option<crate::protocol::UnitType>,
 }
 
 /// `POST /api/v1/drivers`: registers a driver (admin).
@@ -39,6 +41,7 @@ async fn create(
         name: b.name,
         fleet: b.fleet,
         capacity: b.capacity,
+        unit_type: b.unit_type,
     });
     super::run(hub, user, &req, StatusCode::CREATED, command).await
 }

@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod conn;
 pub mod dev;
 pub mod drivers;
+pub mod emergencies;
 pub mod events;
 pub mod health;
 pub mod listener;
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(sos::configure)
         .configure(stats::configure)
         .configure(tracks::configure)
+        .configure(emergencies::configure)
         .configure(dev::configure)
         .configure(pages::configure);
 }

@@ -96,7 +96,12 @@ async fn list(
             partner: c.partner().map(str::to_string),
             ..Default::default()
         },
-        Role::Observer => return Err(AppError::forbidden("an observer may not list orders")),
+        Role::Observer | Role::Reporter => {
+            return Err(AppError::forbidden(format!(
+                "role `{}` may not list orders",
+                c.role
+            )))
+        }
     };
     let rows = db::run(&hub.pool, move |c| {
         Ok(queries::orders::list(c, &whose, status, limit)?)

@@ -66,6 +66,10 @@ pub enum ClientMsg {
         #[serde(default)]
         message: Option<String>,
     },
+    /// The assigned unit ends its emergency (SPEC 9).
+    CompleteEmergency {
+        request_id: String,
+    },
     Ping,
     Refresh {
         token: String,
@@ -85,6 +89,7 @@ impl ClientMsg {
             ClientMsg::OrderStatus { .. } => "order_status",
             ClientMsg::Report { .. } => "report",
             ClientMsg::Sos { .. } => "sos",
+            ClientMsg::CompleteEmergency { .. } => "complete_emergency",
             ClientMsg::Ping => "ping",
             ClientMsg::Refresh { .. } => "refresh",
         }
@@ -100,12 +105,13 @@ impl ClientMsg {
                 | ClientMsg::OrderStatus { .. }
                 | ClientMsg::Report { .. }
                 | ClientMsg::Sos { .. }
+                | ClientMsg::CompleteEmergency { .. }
         )
     }
 }
 
 /// The known message types, for the error that names an unknown one.
-const TYPE_NAMES: [&str; 11] = [
+const TYPE_NAMES: [&str; 12] = [
     "join",
     "leave",
     "status",
@@ -115,6 +121,7 @@ const TYPE_NAMES: [&str; 11] = [
     "order_status",
     "report",
     "sos",
+    "complete_emergency",
     "ping",
     "refresh",
 ];

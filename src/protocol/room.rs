@@ -4,7 +4,8 @@ use super::types::{DriverId, OrderId};
 use std::fmt;
 
 /// A room a session may join: `dispatch`, `fleet:<f>`, `driver:<id>`, `order:<id>`, and a
-/// customer's `customer:<id>` and a partner's `partner:<id>` (SPEC 10).
+/// customer's `customer:<id>` and a partner's `partner:<id>` (SPEC 10), and the emergency units'
+/// `unit_tracking` and a reporter's `reporter:<sub>` (SPEC 9).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Room {
     Dispatch,
@@ -13,6 +14,8 @@ pub enum Room {
     Order(OrderId),
     Customer(String),
     Partner(String),
+    UnitTracking,
+    Reporter(String),
 }
 
 impl Room {
@@ -20,6 +23,9 @@ impl Room {
     pub fn parse(name: &str) -> Option<Room> {
         if name == "dispatch" {
             return Some(Room::Dispatch);
+        }
+        if name == "unit_tracking" {
+            return Some(Room::UnitTracking);
         }
         let (prefix, rest) = name.split_once(':')?;
         if rest.is_empty() || rest.len() > 128 || rest.chars().any(char::is_control) {
@@ -31,12 +37,13 @@ impl Room {
             "order" => Some(Room::Order(OrderId(rest.to_string()))),
             "customer" => Some(Room::Customer(rest.to_string())),
             "partner" => Some(Room::Partner(rest.to_string())),
+            "reporter" => Some(Room::Reporter(rest.to_string())),
             _ => None,
         }
     }
 
-    /// The room's kind, `dispatch`, `fleet`, `driver`, `order`, `customer` or `partner` (a
-    /// metrics label).
+    /// The room's kind, `dispatch`, `fleet`, `driver`, `order`, `customer`, `partner`,
+    /// `unit_tracking` or `reporter` (a metrics label).
     pub fn kind(&self) -> &'static str {
         match self {
             Room::Dispatch => "dispatch",
@@ -45,6 +52,8 @@ impl Room {
             Room::Order(_) => "order",
             Room::Customer(_) => "customer",
             Room::Partner(_) => "partner",
+            Room::UnitTracking => "unit_tracking",
+            Room::Reporter(_) => "reporter",
         }
     }
 
@@ -62,6 +71,8 @@ impl fmt::Display for Room {
             Room::Order(x) => write!(f, "order:{x}"),
             Room::Customer(x) => write!(f, "customer:{x}"),
             Room::Partner(x) => write!(f, "partner:{x}"),
+            Room::UnitTracking => f.write_str("unit_tracking"),
+            Room::Reporter(x) => write!(f, "reporter:{x}"),
         }
     }
 }
@@ -79,6 +90,8 @@ mod tests {
             "order:ORD-1",
             "customer:C-1",
             "partner:P-1",
+            "unit_tracking",
+            "reporter:R-1",
         ] {
             assert_eq!(Room::parse(name).unwrap().to_string(), name);
         }
@@ -94,6 +107,8 @@ mod tests {
             "dispatch:x",
             "customer:",
             "partner:",
+            "reporter:",
+            "unit_tracking:x",
         ] {
             assert!(Room::parse(name).is_none(), "{name}");
         }

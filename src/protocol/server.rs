@@ -27,6 +27,24 @@ pub struct DriverLocation {
     pub timestamp: DateTime<Utc>,
 }
 
+/// What happened to an emergency: `emergency_update` and `emergency_updated`'s `data` (SPEC 9).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmergencyChange {
+    pub action: EmergencyAction,
+    pub emergency: Emergency,
+    /// The unit dispatched, completing or freed; absent at creation and for a cancel with none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Unit>,
+}
+
+/// A unit's new status: `unit_status_update`'s `data` (SPEC 9).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitStatusChange {
+    pub unit_id: DriverId,
+    pub status: UnitStatus,
+    pub emergency_id: String,
+}
+
 /// A server message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -137,6 +155,26 @@ pub enum ServerMsg {
         resolved_by: String,
         timestamp: DateTime<Utc>,
     },
+    /// A new emergency (SPEC 9; its payload in `data`, as every emergency message's).
+    EmergencyCreated {
+        data: Emergency,
+    },
+    /// `{action:"created", emergency}` to `unit_tracking`, beside `emergency_created`.
+    EmergencyUpdate {
+        data: EmergencyChange,
+    },
+    /// An emergency assigned, completed or cancelled, with its unit.
+    EmergencyUpdated {
+        data: EmergencyChange,
+    },
+    /// A unit dispatched or freed.
+    UnitStatusUpdate {
+        data: UnitStatusChange,
+    },
+    /// To the unit's own `driver:<id>`: the emergency it is dispatched to.
+    EmergencyAssigned {
+        data: Emergency,
+    },
     /// A message of a type of the publisher's own (`POST /api/v1/rooms/{room}/messages`):
     /// `{"type","data"}`, its `type` the publisher's, never one of `SERVER_TYPES`.
     #[serde(untagged)]
@@ -164,7 +202,7 @@ pub const SOCKET_IO_RESERVED: [&str; 6] = [
 ];
 
 /// The `type` of every message the engine itself sends: a custom message may not take one.
-pub const SERVER_TYPES: [&str; 17] = [
+pub const SERVER_TYPES: [&str; 22] = [
     "welcome",
     "joined",
     "ack",
@@ -182,6 +220,21 @@ pub const SERVER_TYPES: [&str; 17] = [
     "courier_location",
     "emergency_alert",
     "emergency_alert_resolved",
+    "emergency_created",
+    "emergency_update",
+    "emergency_updated",
+    "unit_status_update",
+    "emergency_assigned",
+];
+
+/// The engine's own types whose payload is their `data` (SPEC 8, 9): over Socket.IO their
+/// event's payload is that `data`, as a custom message's.
+pub const DATA_TYPES: [&str; 5] = [
+    "emergency_created",
+    "emergency_update",
+    "emergency_updated",
+    "unit_status_update",
+    "emergency_assigned",
 ];
 
 impl ServerMsg {
@@ -205,6 +258,11 @@ impl ServerMsg {
             ServerMsg::CourierLocation { .. } => "courier_location",
             ServerMsg::EmergencyAlert { .. } => "emergency_alert",
             ServerMsg::EmergencyAlertResolved { .. } => "emergency_alert_resolved",
+            ServerMsg::EmergencyCreated { .. } => "emergency_created",
+            ServerMsg::EmergencyUpdate { .. } => "emergency_update",
+            ServerMsg::EmergencyUpdated { .. } => "emergency_updated",
+            ServerMsg::UnitStatusUpdate { .. } => "unit_status_update",
+            ServerMsg::EmergencyAssigned { .. } => "emergency_assigned",
             // A fixed label: the publisher's types would be unbounded metric labels.
             ServerMsg::Custom(_) => "custom",
         }

@@ -107,6 +107,7 @@ wire_enum!(
         Observer = "observer",
         Customer = "customer",
         Partner = "partner",
+        Reporter = "reporter",
     }
 );
 wire_enum!(
@@ -168,6 +169,49 @@ wire_enum!(
     /// Why a session was taken out of a room (`left`): its driver was taken off the order, or a
     /// `refresh` gave it claims that no longer admit the room.
     LeftReason { Unassigned = "unassigned", RightsChanged = "rights_changed" }
+);
+
+wire_enum!(
+    /// What kind of unit a unit fleet's driver is (SPEC 9).
+    UnitType { Ambulance = "ambulance", Fire = "fire", Police = "police", Rescue = "rescue" }
+);
+wire_enum!(
+    /// What an emergency is (its `type`).
+    EmergencyType {
+        Medical = "medical",
+        Fire = "fire",
+        Police = "police",
+        Accident = "accident",
+        Hazmat = "hazmat",
+        Rescue = "rescue",
+        Other = "other",
+    }
+);
+wire_enum!(
+    /// How grave an emergency is.
+    Severity { Low = "low", Medium = "medium", High = "high", Critical = "critical" }
+);
+wire_enum!(
+    /// An emergency's lifecycle: `PENDING` → `ASSIGNED` → `COMPLETED`, or `CANCELLED`.
+    EmergencyStatus {
+        Pending = "PENDING",
+        Assigned = "ASSIGNED",
+        Completed = "COMPLETED",
+        Cancelled = "CANCELLED",
+    }
+);
+wire_enum!(
+    /// A unit as the emergency dashboards show it.
+    UnitStatus { Available = "AVAILABLE", Dispatched = "DISPATCHED", Offline = "OFFLINE" }
+);
+wire_enum!(
+    /// What happened to an emergency (`emergency_update`, `emergency_updated`).
+    EmergencyAction {
+        Created = "created",
+        Assigned = "assigned",
+        Completed = "completed",
+        Cancelled = "cancelled",
+    }
 );
 
 impl From<DeliveryStatus> for OrderStatus {
@@ -263,6 +307,39 @@ pub struct Driver {
     pub status: DriverStatus,
     pub location: Option<Location>,
     pub orders: Vec<OrderId>,
+    /// A unit fleet's driver's kind (SPEC 9); absent for a delivery driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_type: Option<UnitType>,
+}
+
+/// An emergency (SPEC 9), as REST returns it and the emergency messages carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Emergency {
+    pub request_id: String,
+    #[serde(rename = "type")]
+    pub kind: EmergencyType,
+    pub description: String,
+    pub severity: Severity,
+    pub location: LatLng,
+    pub status: EmergencyStatus,
+    pub unit_id: Option<DriverId>,
+    /// The `sub` of whoever created it: its `reporter:<sub>` room follows it.
+    pub reported_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A unit (a unit fleet's driver) as `GET /api/v1/units` and `emergency_updated` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    pub unit_id: DriverId,
+    pub name: String,
+    pub fleet: String,
+    pub unit_type: Option<UnitType>,
+    pub status: UnitStatus,
+    pub location: Option<Location>,
+    /// The emergency it is dispatched to, or null.
+    pub emergency_id: Option<String>,
 }
 
 /// What the Dispatcher decided about one report: the `emergency_event` object.

@@ -9,14 +9,15 @@
 //! decoder (`ClientFrame::from_map`) checks by the same rules as a `/ws` frame.
 //!
 //! Server to client: every server message is an event named by its `type`, its payload the
-//! message without `type` (a custom message's payload is its `data`); beside our own names the
-//! aliases the frontends listen for: `assignment:new` beside `order_assigned`,
+//! message without `type` (a custom message's payload, and an emergency message's of SPEC 9, is
+//! its `data`); beside our own names the aliases the frontends listen for: `assignment:new`
+//! beside `order_assigned`,
 //! `shipment:statusUpdated` `{shipmentId, status}` beside `order_updated`, and
 //! `driver:locationUpdated` `{driverId, location, timestamp}` once per driver of a `locations`
 //! batch (or once with the array, `LocationEvents::Batch`).
 
 use crate::config::LocationEvents;
-use crate::protocol::server::SERVER_TYPES;
+use crate::protocol::server::{DATA_TYPES, SERVER_TYPES};
 use serde_json::{json, Map, Value};
 
 /// Why a client event is no client message.
@@ -182,8 +183,9 @@ pub fn server_events(frame: &str, locations: LocationEvents) -> Option<ServerEve
             events.push((kind.clone(), Value::Object(msg).to_string()));
             events.push(("shipment:statusUpdated".into(), alias.to_string()));
         }
-        k if !SERVER_TYPES.contains(&k) => {
-            // A publisher's own type: its payload is its `data` (SPEC 11).
+        k if !SERVER_TYPES.contains(&k) || DATA_TYPES.contains(&k) => {
+            // A publisher's own type, or one of sections 8 and 9: its payload is its `data`
+            // (SPEC 11).
             let data = msg.remove("data").unwrap_or(Value::Null);
             events.push((kind.clone(), data.to_string()));
         }
@@ -351,6 +353,21 @@ mod tests {
         assert_eq!(e.events.len(), 2);
         let all: Value = serde_json::from_str(&e.events[1].1).unwrap_or_default();
         assert_eq!(all.as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn an_emergency_message_is_its_data_though_the_type_is_the_engines() {
+        let f = r#"{"type":"emergency_updated","data":{"action":"assigned","emergency":{"request_id":"E1","type":"fire"}},"room":"unit_tracking","seq":7,"id":"p"}"#;
+        let e = server_events(f, LocationEvents::PerDriver).unwrap_or_else(|| panic!("none"));
+        assert_eq!(
+            e.events,
+            vec![(
+                "emergency_updated".to_string(),
+                r#"{"action":"assigned","emergency":{"request_id":"E1","type":"fire"}}"#
+                    .to_string()
+            )]
+        );
+        assert_eq!(e.position, Some(("unit_tracking".into(), 7)));
     }
 
     #[test]

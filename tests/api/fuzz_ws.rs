@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 const FRAMES: usize = 200;
 
 /// Each message type of SPEC 3 with its fields.
-const TYPES: [(&str, &[&str]); 11] = [
+const TYPES: [(&str, &[&str]); 12] = [
     ("join", &["room", "since"]),
     ("leave", &["room"]),
     ("status", &["status", "driver_id"]),
@@ -36,6 +36,7 @@ const TYPES: [(&str, &[&str]); 11] = [
     ("order_status", &["order_id", "status"]),
     ("report", &["order_id", "kind", "comment"]),
     ("sos", &["lat", "lng", "message"]),
+    ("complete_emergency", &["request_id"]),
     ("ping", &[]),
     ("refresh", &["token"]),
 ];

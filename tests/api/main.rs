@@ -42,3 +42,7 @@ mod sos;
 mod stats;
 mod storm;
 mod tracks;
+mod units;
+mod units_cluster;
+mod units_durability;
+mod units_lifecycle;

@@ -18,7 +18,7 @@ pub const SPEC_CODES: [&str; 9] = [
 
 /// The message types a client sends.
 #[allow(dead_code)]
-pub const TYPES: [&str; 11] = [
+pub const TYPES: [&str; 12] = [
     "join",
     "leave",
     "status",
@@ -28,6 +28,7 @@ pub const TYPES: [&str; 11] = [
     "order_status",
     "report",
     "sos",
+    "complete_emergency",
     "ping",
     "refresh",
 ];

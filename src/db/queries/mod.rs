@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod commit;
 pub mod drivers;
+pub mod emergencies;
 pub mod idempotency;
 pub mod incidents;
 pub mod orders;
