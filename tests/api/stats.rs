@@ -160,7 +160,8 @@ async fn stats_count_a_known_operation_exactly_and_a_partner_sees_only_its_own(d
     assert_eq!(total, 1, "{s}");
     assert_eq!(
         s["connections_by_role"],
-        json!({"admin":0,"dispatcher":1,"driver":2,"observer":0,"customer":0,"partner":1}),
+        json!({"admin":0,"dispatcher":1,"driver":2,"observer":0,"customer":0,"partner":1,
+               "reporter":0}),
         "{s}"
     );
     // Today began at midnight in +02:00.
