@@ -39,7 +39,7 @@ say() { printf '\n==> %s\n' "$*" >&2; }
 export RALLYPOINT_AUTH__SECRET="${RALLYPOINT_AUTH__SECRET:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}"
 
 say "building (release): rallypoint, rallypoint-loadgen, the floor; npm ci for Socket.IO"
-cargo build --release --bins --locked
+cargo build --release --locked -p rallypoint -p rallypoint-loadgen
 (cd bench/floor && CARGO_TARGET_DIR="$PWD/../../$FLOOR_TARGET" cargo build --release --locked)
 case "$SERVERS" in *socketio*) (cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error) ;; esac
 
