@@ -14,6 +14,8 @@ mod cluster;
 mod cluster_leader;
 mod cluster_nodes;
 mod copies;
+mod crowd;
+mod crowd_rooms;
 mod customers;
 mod durability;
 mod emergency;
