@@ -15,6 +15,7 @@ mod cluster_leader;
 mod cluster_nodes;
 mod copies;
 mod crowd;
+mod crowd_map;
 mod crowd_rooms;
 mod customers;
 mod durability;
