@@ -16,6 +16,7 @@ mod cluster_nodes;
 mod copies;
 mod crowd;
 mod crowd_map;
+mod crowd_ops;
 mod crowd_rooms;
 mod customers;
 mod durability;
