@@ -49,6 +49,7 @@ use crate::actors::Hub;
 use crate::auth::Claims;
 use crate::config::Settings;
 use crate::crowd::commands as crowd;
+use crate::crowd::records as crowd_records;
 use crate::error::AppError;
 use crate::idempotency::{self, AnswerKey};
 use crate::protocol::ClientMsg;
@@ -113,6 +114,14 @@ pub enum Command {
     ResolveAlert(crowd::ResolveAlert),
     /// `ping_location`, `POST /api/v1/pings`.
     PingLocation(crowd::PingLocation),
+    /// `POST /api/v1/actions`.
+    CreateAction(crowd_records::CreateAction),
+    /// `POST /api/v1/reports`.
+    CreateReport(crowd_records::CreateReport),
+    /// `POST /api/v1/ai/insights`.
+    AskInsight(crowd_records::AskInsight),
+    /// `POST /api/v1/ai/predictions`.
+    AskPrediction(crowd_records::AskPrediction),
 }
 
 /// A client message, sorted by who answers it.
@@ -230,6 +239,10 @@ impl Command {
             Command::CameraCount(c) => c.admit(claims),
             Command::ResolveAlert(c) => c.admit(claims),
             Command::PingLocation(c) => c.admit(claims),
+            Command::CreateAction(c) => c.admit(claims),
+            Command::CreateReport(c) => c.admit(claims),
+            Command::AskInsight(c) => c.admit(claims),
+            Command::AskPrediction(c) => c.admit(claims),
         }
     }
 
@@ -260,6 +273,10 @@ impl Command {
             Command::CameraCount(c) => c.run(&hub, answer).await,
             Command::ResolveAlert(c) => c.run(&hub, &claims, answer).await,
             Command::PingLocation(c) => c.run(&hub).await,
+            Command::CreateAction(c) => c.run(&hub, &claims, answer).await,
+            Command::CreateReport(c) => c.run(&hub, &claims, answer).await,
+            Command::AskInsight(c) => c.run(&hub).await,
+            Command::AskPrediction(c) => c.run(&hub).await,
         }
     }
 }

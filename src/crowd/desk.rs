@@ -97,6 +97,8 @@ pub struct EventDesk {
     pub(super) unsaved: HashMap<String, PingRow>,
     /// A map is due without new pings (the desk just started with live devices).
     pub(super) map_due: bool,
+    /// The zones' loads of the last minutes, oldest first, for the risk model's trend.
+    pub(super) samples: std::collections::VecDeque<super::insight::Sample>,
 }
 
 type Fut<T> = ResponseActFuture<EventDesk, T>;
@@ -177,6 +179,7 @@ impl EventDesk {
             fresh: Vec::new(),
             fresh_set: HashSet::new(),
             unsaved: HashMap::new(),
+            samples: Default::default(),
         }
     }
 
@@ -237,6 +240,10 @@ impl Actor for EventDesk {
             self.devices.len()
         );
         ctx.run_interval(self.hub.settings.crowd.map_flush(), Self::flush_map);
+        ctx.run_interval(
+            self.hub.settings.crowd.insight_interval(),
+            Self::push_insights,
+        );
     }
 }
 

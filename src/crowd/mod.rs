@@ -2,17 +2,22 @@
 //! cameras' counts and overcrowding alerts, devices' pings and the live density map, operators'
 //! actions and reports, and the crowd risk insight, all to the event's room `event:<id>`.
 //!
-//! `desk` is the actor of one event (the one writer of its facts), `map` its live map, `logic`
-//! its pure decisions and `grid` the density grid (unit tested without actix), `store` its rows,
-//! `commands` the commands every transport calls (`commands::run`). `Directory` (in the `Hub`)
+//! `desk` is the actor of one event (the one writer of its facts), `map` its live map,
+//! `records` its actions and reports, `insight` its insights and predictions; `logic` its pure
+//! decisions, `grid` the density grid and `risk` the built-in crowd risk model (unit tested
+//! without actix); `store` its rows; `commands` and `records` the commands every transport calls
+//! (`commands::run`). `Directory` (in the `Hub`)
 //! finds or starts an event's desk, and keeps each event's latest ephemeral messages for the
 //! sessions that join its room.
 
 pub mod commands;
 pub mod desk;
 pub mod grid;
+pub mod insight;
 pub mod logic;
 pub mod map;
+pub mod records;
+pub mod risk;
 pub mod store;
 
 pub use desk::EventDesk;

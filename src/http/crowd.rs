@@ -1,16 +1,18 @@
 //! Crowd operations over REST (SPEC 8): the state changes are commands (`POST /api/v1/events`,
 //! `/api/v1/cctv/objects`, `/api/v1/alerts/{id}/resolve`, `/api/v1/pings`); the reads, the
 //! dashboards' polling fallback, come from the database on any node: `GET /api/v1/events/{id}`
-//! (each zone with its latest count) and its `/alerts?status=` and `/map`.
+//! (each zone with its latest count) and its `/alerts?status=`, `/actions`, `/reports` and
+//! `/map`. Actions, reports, insights and predictions are commands too.
 
 use super::{run, Limit};
 use crate::actors::Hub;
 use crate::auth::AuthUser;
 use crate::commands::Command;
 use crate::crowd::commands::{self as crowd, require_event};
-use crate::crowd::{desk, grid::Grid, map, store};
+use crate::crowd::{desk, grid::Grid, map, records, store};
 use crate::db;
 use crate::error::AppError;
+use crate::protocol::crowd::{Action, Report};
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -23,7 +25,87 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/events/{id}/map", web::get().to(get_map))
         .route("/api/v1/cctv/objects", web::post().to(count))
         .route("/api/v1/alerts/{id}/resolve", web::post().to(resolve))
-        .route("/api/v1/pings", web::post().to(ping));
+        .route("/api/v1/pings", web::post().to(ping))
+        .route("/api/v1/events/{id}/actions", web::get().to(actions))
+        .route("/api/v1/events/{id}/reports", web::get().to(reports))
+        .route("/api/v1/actions", web::post().to(create_action))
+        .route("/api/v1/reports", web::post().to(create_report))
+        .route("/api/v1/ai/insights", web::post().to(ask_insight))
+        .route("/api/v1/ai/predictions", web::post().to(ask_prediction));
+}
+
+/// `POST /api/v1/actions`: `201` the action.
+async fn create_action(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<records::CreateAction>,
+) -> Result<HttpResponse, AppError> {
+    let command = Command::CreateAction(body.into_inner());
+    run(hub, user, &req, StatusCode::CREATED, command).await
+}
+
+/// `POST /api/v1/reports`: `201` the report.
+async fn create_report(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<records::CreateReport>,
+) -> Result<HttpResponse, AppError> {
+    let command = Command::CreateReport(body.into_inner());
+    run(hub, user, &req, StatusCode::CREATED, command).await
+}
+
+/// `POST /api/v1/ai/insights`: `200` the insight.
+async fn ask_insight(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<records::AskInsight>,
+) -> Result<HttpResponse, AppError> {
+    let command = Command::AskInsight(body.into_inner());
+    run(hub, user, &req, StatusCode::OK, command).await
+}
+
+/// `POST /api/v1/ai/predictions`: `200` the prediction.
+async fn ask_prediction(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<records::AskPrediction>,
+) -> Result<HttpResponse, AppError> {
+    let command = Command::AskPrediction(body.into_inner());
+    run(hub, user, &req, StatusCode::OK, command).await
+}
+
+/// `GET /api/v1/events/{id}/actions?limit=`: newest first.
+async fn actions(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    path: web::Path<String>,
+    q: web::Query<Limit>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let limit = q.get()?;
+    readable(&hub, &user, &id).await?;
+    let rows = db::run(&hub.pool, move |c| Ok(store::actions(c, &id, limit)?)).await?;
+    let out: Vec<Action> = rows.into_iter().map(Action::from).collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// `GET /api/v1/events/{id}/reports?limit=`: newest first.
+async fn reports(
+    hub: web::Data<Hub>,
+    user: AuthUser,
+    path: web::Path<String>,
+    q: web::Query<Limit>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let limit = q.get()?;
+    readable(&hub, &user, &id).await?;
+    let rows = db::run(&hub.pool, move |c| Ok(store::reports(c, &id, limit)?)).await?;
+    let out: Vec<Report> = rows.into_iter().map(Report::from).collect();
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// `POST /api/v1/events` (admin): `201` the event.

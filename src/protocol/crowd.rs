@@ -142,3 +142,62 @@ pub struct Report {
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }
+
+/// One zone as the crowd risk model reads it: an insight's `factors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneFactor {
+    pub zone_id: String,
+    pub name: String,
+    /// The larger of its cameras' count and the live devices within its bounds.
+    pub occupancy: i64,
+    pub capacity: i64,
+    /// `occupancy / capacity`.
+    pub load: f64,
+    /// The load's change per minute over the last minutes.
+    pub trend_per_min: f64,
+}
+
+/// Where an insight or a prediction came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MlStatus {
+    /// The built-in model (no service configured).
+    Model,
+    /// The service at `crowd.risk_url`.
+    Service,
+    /// The built-in model, the service having failed or been late.
+    Fallback,
+}
+
+/// `insight:update`'s `data` (ephemeral).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Insight {
+    pub event_id: String,
+    pub risk_score: f64,
+    pub recommendation: String,
+    pub confidence: f64,
+    pub factors: Vec<ZoneFactor>,
+    pub ml_status: MlStatus,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// One zone's predicted risk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneRisk {
+    pub zone_id: String,
+    pub risk: f64,
+}
+
+/// `prediction:update`'s `data` (ephemeral).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prediction {
+    pub event_id: String,
+    pub horizon_minutes: u32,
+    pub predictions: Vec<ZoneRisk>,
+    pub ml_status: MlStatus,
+    pub generated_at: DateTime<Utc>,
+}

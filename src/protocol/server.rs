@@ -200,6 +200,16 @@ pub enum ServerMsg {
     ReportNew {
         data: super::crowd::Report,
     },
+    /// The event's risk insight (ephemeral).
+    #[serde(rename = "insight:update")]
+    InsightUpdate {
+        data: super::crowd::Insight,
+    },
+    /// The event's zones' predicted risk (ephemeral).
+    #[serde(rename = "prediction:update")]
+    PredictionUpdate {
+        data: super::crowd::Prediction,
+    },
     /// A message of a type of the publisher's own (`POST /api/v1/rooms/{room}/messages`):
     /// `{"type","data"}`, its `type` the publisher's, never one of `SERVER_TYPES`.
     #[serde(untagged)]
@@ -227,7 +237,7 @@ pub const SOCKET_IO_RESERVED: [&str; 6] = [
 ];
 
 /// The `type` of every message the engine itself sends: a custom message may not take one.
-pub const SERVER_TYPES: [&str; 27] = [
+pub const SERVER_TYPES: [&str; 29] = [
     "welcome",
     "joined",
     "ack",
@@ -255,11 +265,13 @@ pub const SERVER_TYPES: [&str; 27] = [
     "map:update",
     "action:created",
     "report:new",
+    "insight:update",
+    "prediction:update",
 ];
 
 /// The engine's own types whose payload is their `data` (SPEC 8, 9): over Socket.IO their
 /// event's payload is that `data`, as a custom message's.
-pub const DATA_TYPES: [&str; 10] = [
+pub const DATA_TYPES: [&str; 12] = [
     "emergency_created",
     "emergency_update",
     "emergency_updated",
@@ -270,6 +282,8 @@ pub const DATA_TYPES: [&str; 10] = [
     "map:update",
     "action:created",
     "report:new",
+    "insight:update",
+    "prediction:update",
 ];
 
 impl ServerMsg {
@@ -303,6 +317,8 @@ impl ServerMsg {
             ServerMsg::MapUpdate { .. } => "map:update",
             ServerMsg::ActionCreated { .. } => "action:created",
             ServerMsg::ReportNew { .. } => "report:new",
+            ServerMsg::InsightUpdate { .. } => "insight:update",
+            ServerMsg::PredictionUpdate { .. } => "prediction:update",
             // A fixed label: the publisher's types would be unbounded metric labels.
             ServerMsg::Custom(_) => "custom",
         }
