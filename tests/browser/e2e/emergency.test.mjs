@@ -280,3 +280,66 @@ test('the dispatch dashboard does not list the units as delivery drivers', async
   assertClean(page);
   await context.close();
 });
+
+/** Controls with no label, no aria-label and no text: none may be. */
+function unlabelled(page) {
+  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((c) => {
+      const byFor = c.id && document.querySelector(`label[for="${c.id}"]`);
+      return !byFor && !c.getAttribute('aria-label') && !c.closest('label') && !(c.tagName === 'BUTTON' && c.textContent.trim());
+    })
+    .map((c) => c.outerHTML));
+}
+
+/** The ids (else the names) of what Tab reaches in `n` presses. */
+async function tabOrder(page, n) {
+  const reached = [];
+  for (let i = 0; i < n; i++) {
+    await page.keyboard.press('Tab');
+    reached.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.getAttribute('aria-label')
+      || document.activeElement?.textContent?.trim()));
+  }
+  return reached;
+}
+
+test('the emergency pages are labelled, in a sensible focus order, and the pin moves with the arrow keys', async () => {
+  for (const path of ['/emergency/report', '/emergency', '/emergency/units']) {
+    const context = await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true });
+    const page = watch(await context.newPage(), path);
+    await page.goto(`${server.base}${path}`);
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    assert.deepEqual(await unlabelled(page), [], `${path}: controls without a label`);
+    assert.ok((await tabOrder(page, 8)).includes('Sign in'), `${path}: Tab reaches Sign in`);
+    // Signed in with the keyboard alone: Enter in the first field.
+    await page.locator('input').first().focus();
+    if (path === '/emergency/report') await page.keyboard.type('rep-keys');
+    await page.keyboard.press('Enter');
+    await page.locator('#connection[data-state="connected"]').waitFor({ timeout: WAIT });
+    await page.locator('#whoami', { hasText: 'Signed in as' }).waitFor({ timeout: WAIT });
+    assert.deepEqual(await unlabelled(page), [], `${path} signed in: controls without a label`);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+      `${path}: no sideways scrolling on a 360 px phone`);
+    if (path === '/emergency/report') {
+      await page.evaluate(() => document.activeElement?.blur());
+      const order = await tabOrder(page, 8);
+      assert.deepEqual(order, ['type', 'severity', 'description', 'locate', 'lat', 'lng', 'pick-map', 'Report emergency'],
+        'the form in reading order');
+      // The pin, moved from the keyboard on the focused map, sets the typed location.
+      await page.getByLabel('Latitude').fill('48.85');
+      await page.getByLabel('Longitude').fill('2.35');
+      await page.locator('#pick-map').focus();
+      await page.keyboard.press('ArrowUp');
+      await page.keyboard.press('ArrowRight');
+      assert.ok(Number(await page.getByLabel('Latitude').inputValue()) > 48.85, 'up moves north');
+      assert.ok(Number(await page.getByLabel('Longitude').inputValue()) > 2.35, 'right moves east');
+      await page.locator('#pick-map g.pin').waitFor({ timeout: WAIT });
+      // A tap on the map's centre picks its centre.
+      const box = await page.locator('#pick-map').boundingBox();
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      const lat = Number(await page.getByLabel('Latitude').inputValue());
+      assert.ok(Math.abs(lat - 48.85) < 0.01, `the tap picked a place near the map's centre (${lat})`);
+    }
+    assertClean(page);
+    await context.close();
+  }
+});
