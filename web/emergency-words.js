@@ -69,7 +69,7 @@ export function badge(status, words) {
 
 /**
  * A toast in `#toasts` (an `aria-live` list): newest first, the last 6 kept, each gone after a
- * while or on its close button. `kind` is `created`, `assigned`, `completed`, `cancelled` or
+ * minute or on its Dismiss button. `kind` is `created`, `assigned`, `completed`, `cancelled` or
  * `error`.
  */
 export function toast(kind, title, text) {
@@ -84,7 +84,7 @@ export function toast(kind, title, text) {
   close.addEventListener('click', () => item.remove());
   list.prepend(item);
   while (list.children.length > 6) list.lastElementChild.remove();
-  setTimeout(() => item.remove(), 20000);
+  setTimeout(() => item.remove(), 60000);
   return item;
 }
 

@@ -14,9 +14,11 @@ let rp = null;
 
 // ---- rendering ---------------------------------------------------------------------------------
 
-function renderAll() {
+/** Redraws; a unit that only moved changes the units table alone (so a unit being chosen in a
+ *  row's list is not disturbed by every position). */
+function renderAll(why) {
   renderCounts();
-  renderEmergencies();
+  if (why !== 'moved') renderEmergencies();
   renderUnits();
 }
 
@@ -68,10 +70,15 @@ function renderEmergencies() {
     reported.replaceChildren(el('time', { datetime: e.created_at, text: clock(e.created_at) }),
       el('span', { class: 'muted', text: ` by ${e.reported_by || '—'}` }));
     const select = tr.querySelector('select');
-    const chosen = select.value;
-    select.replaceChildren(el('option', { value: '', text: 'Nearest available' }),
-      ...available.map((u) => el('option', { value: u.unit_id, text: `${u.unit_id} ${u.name} (${UNIT_TYPES[u.unit_type] || 'unit'})` })));
-    select.value = [...select.options].some((o) => o.value === chosen) ? chosen : '';
+    const choices = available.map((u) => u.unit_id).join(' ');
+    if (select.dataset.choices !== choices) {
+      // Rebuilt only when the available units change, keeping the one chosen if it still is.
+      select.dataset.choices = choices;
+      const chosen = select.value;
+      select.replaceChildren(el('option', { value: '', text: 'Nearest available' }),
+        ...available.map((u) => el('option', { value: u.unit_id, text: `${u.unit_id} ${u.name} (${UNIT_TYPES[u.unit_type] || 'unit'})` })));
+      select.value = [...select.options].some((o) => o.value === chosen) ? chosen : '';
+    }
     const pending = e.status === 'PENDING';
     select.disabled = !pending;
     tr.querySelector('.do-dispatch').disabled = !pending;
@@ -112,6 +119,12 @@ async function step(button, error, path, body) {
     error.textContent = `${button.textContent} refused: ${err.message}`;
   } finally {
     renderAll();
+    // A step done disables its own button: the focus goes on to the row's next step (Complete
+    // after Dispatch) rather than back to the top of the page.
+    if (button.disabled && (document.activeElement === button || document.activeElement === document.body)) {
+      const next = [...button.closest('tr').querySelectorAll('button')].find((b) => !b.disabled);
+      if (next) next.focus();
+    }
   }
 }
 

@@ -240,6 +240,9 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
   }
   assert.ok(reached, 'the Dispatch button is reached with Tab');
   await desk2.page.keyboard.press('Enter');
+  // The focus goes on to the row's Complete.
+  await desk2.page.waitForFunction((name) => document.activeElement?.getAttribute('aria-label') === name,
+    `Complete emergency ${short2}`, { timeout: WAIT });
   // The nearest to the crash is UNIT-A2.
   for (const d of [desk1, desk2]) {
     await rowIs(d.page, second.request_id, 'ASSIGNED', 'UNIT-A2');
