@@ -262,14 +262,38 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
   await mineIs(rep.page, second.request_id, 'COMPLETED', 'Completed by UNIT-A2');
   assert.deepEqual(await shown(desk2.page), await shown(desk1.page), 'both dashboards show the same');
 
-  // A pending demo emergency cancelled: gone from the map, the buttons say what is left.
-  const demo = (await server.api('GET', '/api/v1/emergencies?status=pending')).body
-    .find((e) => e.reported_by === 'rep-demo');
-  await row(desk1.page, demo.request_id).getByRole('button', { name: `Cancel emergency ${demo.request_id.slice(0, 10)}` }).click();
-  await rowIs(desk2.page, demo.request_id, 'CANCELLED');
-  assert.equal(await row(desk2.page, demo.request_id).getByRole('button', { name: /^Dispatch/ }).isDisabled(), true);
-  await map.page.waitForFunction((id) => !document.querySelector(`#map g.emergency-marker[data-emergency="${id}"]`),
-    demo.request_id, { timeout: WAIT });
+  // A chosen unit rather than the nearest: the demo's fire gets UNIT-A1, though UNIT-A2 is nearer.
+  const waiting = (await server.api('GET', '/api/v1/emergencies?status=pending')).body;
+  const fire = waiting.find((e) => e.reported_by === 'rep-demo' && e.type === 'fire');
+  const medical = waiting.find((e) => e.reported_by === 'rep-demo' && e.type === 'medical');
+  const fireShort = fire.request_id.slice(0, 10);
+  await row(desk1.page, fire.request_id).getByLabel(`Unit for emergency ${fireShort}`).selectOption('UNIT-A1');
+  await row(desk1.page, fire.request_id).getByRole('button', { name: `Dispatch a unit to emergency ${fireShort}` }).click();
+  for (const d of [desk1, desk2]) await rowIs(d.page, fire.request_id, 'ASSIGNED', 'UNIT-A1');
+  await map.page.locator(`#map line.dispatch-line[data-unit="UNIT-A1"][data-emergency="${fire.request_id}"]`)
+    .waitFor({ timeout: WAIT });
+
+  // UNIT-A2 goes offline: no unit is free, so a dispatch is refused in the row and the emergency
+  // waits.
+  await a2.page.getByRole('button', { name: 'Go offline' }).click();
+  for (const d of [desk1, desk2]) await unitIs(d.page, 'UNIT-A2', 'OFFLINE');
+  await map.page.locator('#map g.unit[data-unit="UNIT-A2"][data-status="OFFLINE"]').waitFor({ timeout: WAIT });
+  await row(desk1.page, medical.request_id)
+    .getByRole('button', { name: `Dispatch a unit to emergency ${medical.request_id.slice(0, 10)}` }).click();
+  await row(desk1.page, medical.request_id).locator('.action-error', { hasText: 'Dispatch refused: no unit is free' })
+    .waitFor({ timeout: WAIT });
+  await rowIs(desk1.page, medical.request_id, 'PENDING');
+
+  // Cancelled from the other dashboard: the unit is free, the line and the marker gone.
+  await row(desk2.page, fire.request_id).getByRole('button', { name: `Cancel emergency ${fireShort}` }).click();
+  for (const d of [desk1, desk2]) {
+    await rowIs(d.page, fire.request_id, 'CANCELLED', 'UNIT-A1');
+    await unitIs(d.page, 'UNIT-A1', 'AVAILABLE');
+    await d.page.locator('#toasts .toast-cancelled', { hasText: 'Fire · Medium' }).waitFor({ timeout: WAIT });
+  }
+  assert.equal(await row(desk2.page, fire.request_id).getByRole('button', { name: /^Dispatch/ }).isDisabled(), true);
+  await map.page.waitForFunction((id) => !document.querySelector('#map line.dispatch-line')
+    && !document.querySelector(`#map g.emergency-marker[data-emergency="${id}"]`), fire.request_id, { timeout: WAIT });
   assertClean(desk1.page, desk2.page, map.page, rep.page, a1.page, a2.page);
 });
 
