@@ -1,12 +1,15 @@
 //! `rallypoint demo`: the demo fleet (Alice, Bob and Carol) and a few orders, loaded once into
 //! whatever database is configured, so three driver tabs and a dashboard reproduce the emergency
-//! story with no set-up.
+//! story with no set-up; and the emergency units (SPEC 9): four units of the first unit fleet,
+//! placed around the city so that a dispatch picks the nearest, and two pending emergencies.
 
 use crate::actors::dispatcher::CreateOrder;
 use crate::actors::{start_driver, Hub};
+use crate::auth::Claims;
 use crate::db::{self, models, queries};
 use crate::error::AppError;
 use crate::protocol::*;
+use crate::units::commands::CreateEmergency;
 use std::sync::Arc;
 
 /// The demo drivers: id, name.
@@ -42,8 +45,112 @@ const ORDERS: [(&str, Point, Point, Priority, &str); 2] = [
 pub const DEMO_TRACKED: &str = "ORD-1001";
 pub const DEMO_CUSTOMER: &str = "C-100";
 
-/// Loads what is missing of the demo fleet and orders.
+/// The demo units: id, name, type, where it waits. Offline until someone signs in as one on the
+/// driver console and goes online (a unit is dispatched only when online, SPEC 9).
+pub const UNITS: [(&str, &str, UnitType, Point); 4] = [
+    (
+        "UNIT-A1",
+        "Ambulance 1",
+        UnitType::Ambulance,
+        (48.8530, 2.3499),
+    ),
+    (
+        "UNIT-A2",
+        "Ambulance 2",
+        UnitType::Ambulance,
+        (48.8790, 2.3560),
+    ),
+    (
+        "UNIT-F1",
+        "Fire engine 1",
+        UnitType::Fire,
+        (48.8650, 2.3200),
+    ),
+    ("UNIT-P1", "Police 1", UnitType::Police, (48.8450, 2.3700)),
+];
+
+/// The demo reporter, whose two emergencies the demo loads into an empty emergency list.
+pub const DEMO_REPORTER: &str = "rep-demo";
+
+/// The demo emergencies: type, severity, description, where.
+const EMERGENCIES: [(EmergencyType, Severity, &str, Point); 2] = [
+    (
+        EmergencyType::Medical,
+        Severity::High,
+        "Cyclist down at the crossing, conscious, leg injured",
+        (48.8580, 2.3470),
+    ),
+    (
+        EmergencyType::Fire,
+        Severity::Medium,
+        "Smoke from a kitchen window, third floor",
+        (48.8700, 2.3610),
+    ),
+];
+
+/// Loads what is missing of the demo fleet and orders, then of the units and emergencies.
 pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
+    seed_deliveries(hub).await?;
+    seed_units(hub).await
+}
+
+/// The units of the first unit fleet (none when `units.fleets` is empty), and the emergencies
+/// when there are none at all yet.
+async fn seed_units(hub: &Arc<Hub>) -> Result<(), AppError> {
+    let Some(fleet) = hub.settings.units.fleets.first().cloned() else {
+        return Ok(());
+    };
+    let capacity = hub.settings.dispatch.default_capacity;
+    let (rows, empty) = db::run(&hub.pool, move |c| {
+        let mut created = Vec::new();
+        for (id, name, kind, (lat, lng)) in UNITS {
+            if queries::drivers::find(c, id)?.is_none() {
+                let mut row =
+                    models::DriverRow::new_offline(id.into(), name.into(), fleet.clone(), capacity);
+                row.unit_type = Some(kind.as_str().to_string());
+                row.lat = Some(lat);
+                row.lng = Some(lng);
+                row.location_at = Some(row.created_at);
+                queries::drivers::insert(c, &row)?;
+                created.push(row);
+            }
+        }
+        let empty = queries::emergencies::list(c, None, None, 1)?.is_empty();
+        Ok((created, empty))
+    })
+    .await?;
+    for row in &rows {
+        start_driver(hub, row, Default::default());
+    }
+    if empty {
+        let reporter = Claims::new(
+            DEMO_REPORTER,
+            Role::Reporter,
+            None,
+            "default",
+            hub.settings.auth.dev_token_ttl_s,
+        );
+        for (kind, severity, description, (lat, lng)) in EMERGENCIES {
+            CreateEmergency {
+                kind,
+                description: description.into(),
+                severity,
+                location: LatLng { lat, lng },
+            }
+            .run(hub, &reporter, None)
+            .await?;
+        }
+    }
+    log::info!(
+        "[STARTUP] demo units ready: units={} emergencies={}",
+        UNITS.len(),
+        if empty { EMERGENCIES.len() } else { 0 }
+    );
+    Ok(())
+}
+
+/// The delivery drivers and orders.
+async fn seed_deliveries(hub: &Arc<Hub>) -> Result<(), AppError> {
     let capacity = hub.settings.dispatch.default_capacity;
     let rows = db::run(&hub.pool, move |c| {
         let mut created = Vec::new();
@@ -106,4 +213,13 @@ pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
         ORDERS.len()
     );
     Ok(())
+}
+
+/// Tokens for the emergency pages' demo links (`#token=` in the URL, read by the page and never
+/// sent to a server): the demo reporter's, and an admin's for the dashboard and the map.
+pub fn emergency_tokens(hub: &Hub) -> Result<(String, String), AppError> {
+    let ttl = hub.settings.auth.dev_token_ttl_s;
+    let reporter = Claims::new(DEMO_REPORTER, Role::Reporter, None, "default", ttl);
+    let admin = Claims::new("demo-admin", Role::Admin, None, "default", ttl);
+    Ok((hub.keys.sign(&reporter)?, hub.keys.sign(&admin)?))
 }

@@ -205,6 +205,20 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
                 rallypoint::demo::DEMO_TRACKED,
                 rallypoint::demo::DEMO_CUSTOMER
             );
+            let (reporter, admin) =
+                rallypoint::demo::emergency_tokens(&app.hub()).map_err(|e| (1, e.to_string()))?;
+            println!(
+                "  Reporter form:   {base}/emergency/report#token={reporter}  (the reporter's form, for a phone, as {})",
+                rallypoint::demo::DEMO_REPORTER
+            );
+            println!("  Emergencies:     {base}/emergency#token={admin}  (the authorities' dashboard: dispatch, complete, cancel)");
+            println!("  Units map:       {base}/emergency/units#token={admin}  (units, emergencies and dispatch lines, live)");
+            let units: Vec<String> = rallypoint::demo::UNITS
+                .iter()
+                .map(|(id, name, _, _)| format!("{id} {name}"))
+                .collect();
+            println!("  Units:           {}", units.join(", "));
+            println!("                   sign in as one at {base}/driver and Go online: dispatch picks the nearest online unit.");
             println!("  Health:          {base}/health");
             println!("  WebSocket:       ws://{host}:{}/ws?token=TOKEN", app.port());
             println!("  Dev login:       curl -s -XPOST {base}/api/v1/dev/login -H 'content-type: application/json' -d '{{\"sub\":\"alice\",\"role\":\"driver\",\"driver_id\":\"DRV-001\"}}'");

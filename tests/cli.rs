@@ -217,7 +217,14 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
         if let Some(url) = line.trim().strip_prefix("Health:") {
             health = Some(url.trim().to_string());
         }
-        for label in ["Driver console:", "Dashboard:", "Customer page:"] {
+        for label in [
+            "Driver console:",
+            "Dashboard:",
+            "Customer page:",
+            "Reporter form:",
+            "Emergencies:",
+            "Units map:",
+        ] {
             if let Some(rest) = line.trim().strip_prefix(label) {
                 pages.push(
                     rest.split_whitespace()
@@ -262,6 +269,7 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|d| d["unit_type"].is_null())
             .map(|d| d["name"].clone())
             .collect();
         assert_eq!(names, ["Alice", "Bob", "Carol"]);
@@ -287,14 +295,69 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
             ],
             "Alice and Carol hold an order each, Bob is free"
         );
+        // The emergency pages' links carry their tokens in the fragment.
+        let (links, tokens): (Vec<String>, Vec<String>) = pages
+            .iter()
+            .map(|p| match p.split_once("#token=") {
+                Some((url, token)) => (url.to_string(), token.to_string()),
+                None => (p.clone(), String::new()),
+            })
+            .unzip();
         assert_eq!(
-            pages,
+            links,
             [
                 format!("{base}/driver"),
                 format!("{base}/dispatch"),
-                format!("{base}/track/ORD-1001")
+                format!("{base}/track/ORD-1001"),
+                format!("{base}/emergency/report"),
+                format!("{base}/emergency"),
+                format!("{base}/emergency/units"),
             ]
         );
+        let (reporter, admin) = (&tokens[3], &tokens[4]);
+        assert!(!reporter.is_empty() && !admin.is_empty(), "{printed}");
+        assert_eq!(&tokens[5], admin);
+        // The units, placed and typed, so that a dispatch picks the nearest.
+        let mut r = client
+            .get(format!("{base}/api/v1/units"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "the printed admin token works");
+        let units: serde_json::Value = r.json().await.unwrap();
+        let units: Vec<_> = units
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                assert!(u["location"]["lat"].is_f64(), "{u}");
+                (u["unit_id"].clone(), u["unit_type"].clone())
+            })
+            .collect();
+        assert_eq!(
+            units,
+            [
+                (json!("UNIT-A1"), json!("ambulance")),
+                (json!("UNIT-A2"), json!("ambulance")),
+                (json!("UNIT-F1"), json!("fire")),
+                (json!("UNIT-P1"), json!("police")),
+            ]
+        );
+        // The reporter's token lists its own emergencies: the demo's two, waiting.
+        let mut r = client
+            .get(format!("{base}/api/v1/emergencies"))
+            .bearer_auth(reporter)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "the printed reporter token works");
+        let mine: serde_json::Value = r.json().await.unwrap();
+        let mine = mine.as_array().unwrap();
+        assert_eq!(mine.len(), 2, "{mine:?}");
+        assert!(mine
+            .iter()
+            .all(|e| e["status"] == "PENDING" && e["reported_by"] == "rep-demo"));
         let tracked = orders
             .as_array()
             .unwrap()
@@ -302,7 +365,7 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
             .find(|o| o["id"] == "ORD-1001")
             .map(|o| o["customer_id"].clone());
         assert_eq!(tracked, Some(json!("C-100")), "the customer page's order");
-        for page in &pages {
+        for page in &links {
             let mut r = client.get(page).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200, "{page}");
             let body = r.body().await.unwrap();

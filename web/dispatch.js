@@ -11,6 +11,8 @@ import * as replay from '/assets/replay.js';
 const OPEN = new Set(['pending', 'assigned', 'picked_up', 'out_for_delivery']);
 
 const drivers = new Map();
+/** The emergency units' ids (SPEC 9): drivers too, but not delivery drivers; /emergency shows them. */
+const unitIds = new Set();
 const orders = new Map();
 /** Newest first. */
 const incidents = [];
@@ -21,14 +23,16 @@ let rp = null;
 
 async function reload() {
   try {
-    const [ds, os, is, alerts] = await Promise.all([
+    const [ds, os, is, alerts, us] = await Promise.all([
       rp.rest('GET', '/api/v1/drivers'),
       rp.rest('GET', '/api/v1/orders'),
       rp.rest('GET', '/api/v1/incidents?limit=50'),
       rp.rest('GET', '/api/v1/sos?open=true&limit=1000'),
+      rp.rest('GET', '/api/v1/units').catch(() => []),
     ]);
+    for (const u of us) unitIds.add(u.unit_id);
     drivers.clear();
-    for (const d of ds) drivers.set(d.id, d);
+    for (const d of ds) if (!d.unit_type && !unitIds.has(d.id)) drivers.set(d.id, d);
     sos.load(alerts);
     for (const o of os) orders.set(o.id, o);
     for (const i of [...is].reverse()) addIncident(i);
@@ -240,6 +244,7 @@ function listen() {
   });
   rp.on('resync', () => reload());
   rp.on('driver_status', (m) => {
+    if (unitIds.has(m.driver_id)) return;
     const d = drivers.get(m.driver_id) || { id: m.driver_id, name: m.name, location: null, orders: [] };
     drivers.set(m.driver_id, { ...d, name: m.name, status: m.status });
     renderAll();

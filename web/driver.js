@@ -6,6 +6,7 @@ import {
   storedToken, signOut, signIn, connect, notify,
 } from '/assets/common.js';
 import { holdToConfirm } from '/assets/hold.js';
+import * as unitEmergency from '/assets/unit-emergency.js';
 
 const ACTIVE = new Set(['assigned', 'picked_up', 'out_for_delivery']);
 
@@ -333,6 +334,7 @@ function start(token) {
   rp = connect(token);
   window.rallypoint = rp; // For the console and the browser tests.
   listen();
+  unitEmergency.setup(rp);
   rp.connect();
   startLocation();
   render();

@@ -24,7 +24,7 @@ export const State = Object.freeze({
 });
 
 /** Client messages that change state: they carry an idempotency key. */
-export const STATE_CHANGING = Object.freeze(['status', 'accept', 'decline', 'order_status', 'report', 'sos']);
+export const STATE_CHANGING = Object.freeze(['status', 'accept', 'decline', 'order_status', 'report', 'sos', 'complete_emergency']);
 
 /** Close codes after which reconnecting is pointless until something changes. */
 const FATAL_CLOSES = new Set([1002, 1009]);

@@ -1,6 +1,9 @@
 //! The browser pages and the JavaScript client, built into the binary (`web/`): the driver console
 //! at `/` and `/driver`, the dispatcher dashboard at `/dispatch`, the customer's tracking page at
-//! `/track/{order_id}`, and `rallypoint.js` at `/client/rallypoint.js`. Nothing is fetched from elsewhere, so the pages work with no internet.
+//! `/track/{order_id}`, the emergency units' pages (SPEC 9: the reporter's form at
+//! `/emergency/report`, the authorities' dashboard at `/emergency`, the units map at
+//! `/emergency/units`), and `rallypoint.js` at `/client/rallypoint.js`. Nothing is fetched from
+//! elsewhere, so the pages work with no internet.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -27,7 +30,7 @@ macro_rules! asset {
 }
 
 /// Every file served here. The pages load their scripts and styles from these paths only.
-const ASSETS: [Asset; 13] = [
+const ASSETS: [Asset; 22] = [
     asset!("/", "driver.html", HTML),
     asset!("/driver", "driver.html", HTML),
     asset!("/dispatch", "dispatch.html", HTML),
@@ -40,6 +43,15 @@ const ASSETS: [Asset; 13] = [
     asset!("/assets/sos-alerts.js", "sos-alerts.js", JS),
     asset!("/assets/replay.js", "replay.js", JS),
     asset!("/assets/common.js", "common.js", JS),
+    asset!("/emergency", "emergency.html", HTML),
+    asset!("/emergency/report", "emergency-report.html", HTML),
+    asset!("/emergency/units", "emergency-units.html", HTML),
+    asset!("/assets/emergency.js", "emergency.js", JS),
+    asset!("/assets/emergency-report.js", "emergency-report.js", JS),
+    asset!("/assets/emergency-units.js", "emergency-units.js", JS),
+    asset!("/assets/emergency-state.js", "emergency-state.js", JS),
+    asset!("/assets/emergency-words.js", "emergency-words.js", JS),
+    asset!("/assets/unit-emergency.js", "unit-emergency.js", JS),
     asset!("/assets/style.css", "style.css", CSS),
 ];
 

@@ -396,7 +396,7 @@ test('messages sent while down are queued, with idempotency keys, and sent once 
   assert.ok(report.idempotency_key, 'a state-changing message carries an idempotency key');
   sockets[1].receive({ type: 'ack', ref: report.ref, event: { event_id: 'ev1' } });
   assert.equal((await p).event.event_id, 'ev1');
-  assert.deepEqual(STATE_CHANGING, ['status', 'accept', 'decline', 'order_status', 'report', 'sos']);
+  assert.deepEqual(STATE_CHANGING, ['status', 'accept', 'decline', 'order_status', 'report', 'sos', 'complete_emergency']);
   rp.close();
 });
 
