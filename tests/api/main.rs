@@ -15,6 +15,7 @@ mod cluster_leader;
 mod cluster_nodes;
 mod copies;
 mod crowd;
+mod crowd_cluster;
 mod crowd_map;
 mod crowd_ops;
 mod crowd_rooms;
