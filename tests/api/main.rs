@@ -18,6 +18,7 @@ mod crowd;
 mod crowd_cluster;
 mod crowd_map;
 mod crowd_ops;
+mod crowd_restart;
 mod crowd_rooms;
 mod customers;
 mod durability;
