@@ -248,6 +248,9 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
     await rowIs(d.page, second.request_id, 'ASSIGNED', 'UNIT-A2');
     await unitIs(d.page, 'UNIT-A2', 'DISPATCHED');
   }
+  // Still there once every message of the step has redrawn the table.
+  assert.equal(await desk2.page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
+    `Complete emergency ${short2}`, 'redraws keep the focus');
   await mineIs(rep.page, second.request_id, 'ASSIGNED', 'Help is on the way: UNIT-A2');
   await a2.page.locator('#unit-emergency', { hasText: 'Emergency assigned: Accident · Medium' }).waitFor({ timeout: WAIT });
   await map.page.locator(`#map line.dispatch-line[data-unit="UNIT-A2"][data-emergency="${second.request_id}"]`)
