@@ -13,20 +13,25 @@
 #   bench/run.sh                              # SIZES="5000 10000", 10 reports/s for 30 s
 #   SIZES=1000 DURATION=10 bench/run.sh       # a quick look
 #   SERVERS="rallypoint floor" bench/run.sh   # a subset
-#   IDLE=0 bench/run.sh                       # without the idle-memory runs
+#   SIZES= IDLE=0 SERVERS=rallypoint bench/run.sh   # only the drivers-online memory runs
+#   IDLE=0 IDLE_DRIVERS= bench/run.sh         # without the idle-memory runs
 #
 # Settings (environment): SIZES, RATE (10), DURATION (30), DRIVERS (100), SERVERS (all four),
 # IDLE (19000: clients of the idle runs, which hold the connections 5 s and read the server's RSS
-# per connection; 0 skips them), OUT (bench/results), LOADGEN_ARGS (extra flags for every run).
+# per connection; 0 skips them), IDLE_DRIVERS ("10000 19000": the drivers-online idle runs of the
+# servers that have drivers, every client a driver that went online with a position, so the RSS per
+# connection is what an online driver costs: session, driver actor, its rooms, its index entry;
+# empty skips them), OUT (bench/results), LOADGEN_ARGS (extra flags for every run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SIZES="${SIZES:-5000 10000}"
+SIZES="${SIZES-5000 10000}"
 RATE="${RATE:-10}"
 DURATION="${DURATION:-30}"
 DRIVERS="${DRIVERS:-100}"
 SERVERS="${SERVERS:-rallypoint floor socketio rallypoint-sio}"
 IDLE="${IDLE:-19000}"
+IDLE_DRIVERS="${IDLE_DRIVERS-10000 19000}"
 OUT="${OUT:-bench/results}"
 LOADGEN_ARGS="${LOADGEN_ARGS:-}"
 TARGET="${CARGO_TARGET_DIR:-target}"
@@ -39,7 +44,7 @@ say() { printf '\n==> %s\n' "$*" >&2; }
 export RALLYPOINT_AUTH__SECRET="${RALLYPOINT_AUTH__SECRET:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}"
 
 say "building (release): rallypoint, rallypoint-loadgen, the floor; npm ci for Socket.IO"
-cargo build --release --bins --locked
+cargo build --release --locked -p rallypoint -p rallypoint-loadgen
 (cd bench/floor && CARGO_TARGET_DIR="$PWD/../../$FLOOR_TARGET" cargo build --release --locked)
 case "$SERVERS" in *socketio*) (cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error) ;; esac
 
@@ -130,6 +135,21 @@ if [ "$IDLE" -gt 0 ]; then
     idle+=("$OUT/$server-idle-$IDLE.json")
   done
 fi
+for n in $IDLE_DRIVERS; do
+  for server in $SERVERS; do
+    case "$server" in rallypoint | rallypoint-sio) ;; *) continue ;; esac
+    say "$server, $n idle online drivers: RSS per driver"
+    start "$server"
+    # One client more: the admin every rallypoint run has.
+    args=(--server "127.0.0.1:$port" --clients "$((n + 1))" --drivers "$n" --idle 5
+      --server-pid "$server_pid" --label "$server drivers" --json "$OUT/$server-idle-drivers-$n.json")
+    add_protocol_args "$server"
+    # shellcheck disable=SC2086
+    "$TARGET/release/rallypoint-loadgen" "${args[@]}" $LOADGEN_ARGS || echo "loadgen exit $? for $server idle drivers" >&2
+    stop
+    idle+=("$OUT/$server-idle-drivers-$n.json")
+  done
+done
 
 say "results: $OUT/latest.json"
 IDLE_RUNS="${idle[*]:-}" python3 - "$OUT/latest.json" "${runs[@]}" <<'EOF'
@@ -162,13 +182,15 @@ for n in sorted({r['clients'] for r in runs}):
             print(f"p99 ratio at {n} clients: {ours} / {other} = {by[(ours, n)] / by[(other, n)]:.2f}")
 if idle:
     print()
-    print("| server | idle clients | held | RSS before KiB | RSS held KiB | RSS/conn KiB |")
-    print("|---|---|---|---|---|---|")
+    print("| server | idle clients | drivers | held | RSS before KiB | RSS held KiB | RSS/conn KiB |")
+    print("|---|---|---|---|---|---|---|")
     for r in idle:
-        print(f"| {r['label']} | {r['clients']} | {r['connections_held']} | {r['server_rss_before_kib']} "
+        print(f"| {r['label']} | {r['clients']} | {r.get('drivers', '—')} | {r['connections_held']} | {r['server_rss_before_kib']} "
               f"| {r['server_rss_after_connect_kib']} | {r['server_rss_per_connection_kib']:.2f} |")
 EOF
 
-say "plot: $OUT/latency.png"
-(cd bench/plot && CARGO_TARGET_DIR="$PWD/target" cargo build --release --locked -q)
-bench/plot/target/release/rallypoint-benchplot "$OUT/latest.json" "$OUT/latency.png"
+if [ "${#runs[@]}" -gt 0 ]; then
+  say "plot: $OUT/latency.png"
+  (cd bench/plot && CARGO_TARGET_DIR="$PWD/target" cargo build --release --locked -q)
+  bench/plot/target/release/rallypoint-benchplot "$OUT/latest.json" "$OUT/latency.png"
+fi

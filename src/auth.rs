@@ -25,6 +25,9 @@ pub struct Claims {
     /// Room patterns an observer may join (`*` at the end matches any suffix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rooms: Option<Vec<String>>,
+    /// Crowd events the bearer may watch (SPEC 8): their ids, or `*` for every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
     /// A driver's display name, used when the driver is registered on first connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -54,6 +57,7 @@ impl Claims {
             driver_id,
             fleet: fleet.to_string(),
             rooms: None,
+            events: None,
             name: None,
             customer_id: None,
             partner_id: None,
@@ -106,6 +110,19 @@ impl Claims {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// Whether the token's `events` claim names crowd event `id` (or is `*`).
+    pub fn names_event(&self, id: &str) -> bool {
+        self.events
+            .as_deref()
+            .is_some_and(|e| e.iter().any(|x| x == "*" || x == id))
+    }
+
+    /// Whether the bearer may watch crowd event `id` (SPEC 8): admins and dispatchers any,
+    /// an observer by its `rooms` patterns, anyone else by its `events` claim.
+    pub fn may_watch_event(&self, id: &str) -> bool {
+        may_join(self, &Room::Event(id.to_string()), OrderParties::default())
     }
 
     pub fn is_staff(&self) -> bool {
@@ -250,7 +267,9 @@ pub struct OrderParties<'a> {
 }
 
 /// Who may join which room (SPEC 3, 9, 10): `unit_tracking` as `dispatch` (staff, observers
-/// whose patterns match), `reporter:<sub>` that reporter and staff. `order` says whose an order is, for order rooms.
+/// whose patterns match), `reporter:<sub>` that reporter and staff, `event:<id>` (SPEC 8) staff,
+/// observers by their patterns and anyone else by its `events` claim. `order` says whose an
+/// order is, for order rooms.
 pub fn may_join(claims: &Claims, room: &Room, order: OrderParties<'_>) -> bool {
     if claims.role == Role::Observer {
         // A customer's, a partner's or a reporter's room is theirs and the staff's alone,
@@ -281,9 +300,18 @@ pub fn may_join(claims: &Claims, room: &Room, order: OrderParties<'_>) -> bool {
         }
         (Role::Partner, Room::Partner(id)) => claims.partner() == Some(id.as_str()),
         (Role::Reporter, Room::Reporter(sub)) => *sub == claims.sub,
-        (Role::Driver | Role::Customer | Role::Partner | Role::Observer | Role::Reporter, _) => {
-            false
-        }
+        // SPEC 8: anyone else watches the crowd events its `events` claim names.
+        (_, Room::Event(id)) => claims.names_event(id),
+        (
+            Role::Driver
+            | Role::Customer
+            | Role::Partner
+            | Role::Observer
+            | Role::Reporter
+            | Role::Operator
+            | Role::Sensor,
+            _,
+        ) => false,
     }
 }
 
@@ -310,7 +338,8 @@ pub fn default_rooms(claims: &Claims) -> Vec<Room> {
             .unwrap_or_default(),
         // SPEC 9: every update of the reporter's own emergencies.
         Role::Reporter => vec![Room::Reporter(claims.sub.clone())],
-        Role::Observer => vec![],
+        // SPEC 8: an event's room is joined with `?event_id=` or `join`.
+        Role::Observer | Role::Operator | Role::Sensor => vec![],
     }
 }
 
@@ -483,6 +512,33 @@ mod tests {
         o.rooms = Some(vec!["unit_*".into(), "reporter:*".into()]);
         assert!(may_join(&o, &Room::UnitTracking, none));
         assert!(!may_join(&o, &Room::Reporter("rep-1".into()), none));
+    }
+
+    #[test]
+    fn event_rooms_are_the_staffs_the_matching_observers_and_the_named_events_bearers() {
+        let none = OrderParties::default();
+        let e1 = Room::Event("E1".into());
+        let e2 = Room::Event("E2".into());
+        let mut op = Claims::new("op", Role::Operator, None, "default", 60);
+        assert!(default_rooms(&op).is_empty());
+        assert!(!may_join(&op, &e1, none));
+        op.events = Some(vec!["E1".into()]);
+        assert!(may_join(&op, &e1, none) && !may_join(&op, &e2, none));
+        assert!(!may_join(&op, &Room::Dispatch, none));
+        let mut sensor = Claims::new("cam", Role::Sensor, None, "default", 60);
+        sensor.events = Some(vec!["*".into()]);
+        assert!(may_join(&sensor, &e2, none));
+        let mut driver = Claims::new("d", Role::Driver, Some("D1".into()), "default", 60);
+        driver.events = Some(vec!["E2".into()]);
+        assert!(may_join(&driver, &e2, none) && !may_join(&driver, &e1, none));
+        for role in [Role::Admin, Role::Dispatcher] {
+            assert!(Claims::new("s", role, None, "default", 60).may_watch_event("E9"));
+        }
+        let mut o = Claims::new("o", Role::Observer, None, "default", 60);
+        o.events = Some(vec!["E1".into()]);
+        assert!(!may_join(&o, &e1, none), "an observer goes by its patterns");
+        o.rooms = Some(vec!["event:*".into()]);
+        assert!(may_join(&o, &e2, none));
     }
 
     #[test]

@@ -7,8 +7,10 @@
 use serde::Deserialize;
 use std::time::Duration;
 
+mod crowd;
 mod stats;
 mod tracking;
+pub use crowd::CrowdSettings;
 pub use stats::StatsSettings;
 pub use tracking::TrackingSettings;
 
@@ -41,6 +43,7 @@ pub struct Settings {
     pub stats: StatsSettings,
     pub tracking: TrackingSettings,
     pub units: UnitsSettings,
+    pub crowd: CrowdSettings,
 }
 
 /// Emergency units (SPEC 9): which fleets are units, and which severities are dispatched at
@@ -394,6 +397,7 @@ impl Settings {
         }
         self.stats.validate()?;
         self.tracking.validate()?;
+        self.crowd.validate()?;
         for origin in &self.server.cors_origins {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/');

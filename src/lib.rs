@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod crowd;
 pub mod db;
 pub mod demo;
 pub mod dispatch;

@@ -23,6 +23,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of `TokenArgs` costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the server (the default).
     Serve,
@@ -43,7 +45,7 @@ enum Command {
 struct TokenArgs {
     #[arg(long)]
     sub: String,
-    /// admin, dispatcher, driver, observer, customer or partner.
+    /// admin, dispatcher, driver, observer, customer, partner, reporter, operator or sensor.
     #[arg(long)]
     role: String,
     /// A driver's id (needed with --role driver).
@@ -63,6 +65,9 @@ struct TokenArgs {
     /// A driver's display name.
     #[arg(long)]
     name: Option<String>,
+    /// Crowd events the bearer may watch, comma-separated ids or `*` (SPEC 8).
+    #[arg(long)]
+    events: Option<String>,
     /// Room patterns an observer may join, comma-separated (e.g. `order:*,fleet:north`).
     #[arg(long)]
     rooms: Option<String>,
@@ -162,6 +167,12 @@ fn token(settings: &Settings, a: TokenArgs) -> Result<(), Failure> {
     claims.rooms = a
         .rooms
         .map(|r| r.split(',').map(|s| s.trim().to_string()).collect());
+    claims.events = a.events.map(|e| {
+        e.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     let token = keys.sign(&claims).map_err(|e| (1, e.to_string()))?;
     println!("{token}");
     Ok(())

@@ -383,3 +383,40 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a clean shutdown exits 0");
 }
+
+#[test]
+fn token_signs_an_operator_with_the_events_it_may_watch() {
+    use rallypoint::auth::TokenKeys;
+    use rallypoint::config::AuthSettings;
+    let secret = "a-cli-test-secret-that-is-at-least-32-bytes";
+    let keys = TokenKeys::from_settings(&AuthSettings {
+        secret: secret.into(),
+        public_key_pem: String::new(),
+        leeway_s: 0,
+        dev_login: false,
+        dev_token_ttl_s: 60,
+    })
+    .unwrap();
+    for (role, events, want) in [
+        ("operator", "E1, E2", vec!["E1", "E2"]),
+        ("sensor", "*", vec!["*"]),
+    ] {
+        let out = rallypoint()
+            .env("RALLYPOINT_AUTH__SECRET", secret)
+            .args(["token", "--sub", "op-1", "--role", role, "--events", events])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let claims = keys
+            .verify(String::from_utf8(out.stdout).unwrap().trim_end())
+            .unwrap();
+        assert_eq!(claims.role.as_str(), role);
+        let want: Vec<String> = want.into_iter().map(String::from).collect();
+        assert_eq!(claims.events, Some(want));
+        assert!(claims.names_event("E2"));
+    }
+}

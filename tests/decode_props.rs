@@ -27,7 +27,7 @@ use rallypoint::protocol::{
 use serde_json::{json, Map, Value};
 
 /// The messages that may carry an `idempotency_key`.
-const STATE_CHANGING: [&str; 7] = [
+const STATE_CHANGING: [&str; 8] = [
     "status",
     "accept",
     "decline",
@@ -35,6 +35,7 @@ const STATE_CHANGING: [&str; 7] = [
     "report",
     "sos",
     "complete_emergency",
+    "ping_location",
 ];
 
 /// Decodes `text` and checks what holds for every input: a success comes only from a JSON object
@@ -519,8 +520,12 @@ fn field_values(ty: &str, field: &str) -> (BoxedStrategy<Value>, BoxedStrategy<V
         ("status", "status") => word_of(vec!["online", "offline"]),
         ("order_status", "status") => word_of(vec!["picked_up", "out_for_delivery", "delivered"]),
         ("report", "kind") => word_of(IncidentKind::ALL.iter().map(|k| k.as_str()).collect()),
-        ("location" | "sos", "lat") => number_in(-90.0, 90.0, -90.000001, Some(90.000001)),
-        ("location" | "sos", "lng") => number_in(-180.0, 180.0, -180.000001, Some(180.000001)),
+        ("location" | "sos" | "ping_location", "lat") => {
+            number_in(-90.0, 90.0, -90.000001, Some(90.000001))
+        }
+        ("location" | "sos" | "ping_location", "lng") => {
+            number_in(-180.0, 180.0, -180.000001, Some(180.000001))
+        }
         ("location", "speed" | "accuracy") => number_in(0.0, 1e6, -1e-9, None),
         ("location", "heading") => number_in(0.0, 360.0, -1e-9, Some(360.000001)),
         ("report", "comment") => (
@@ -573,6 +578,12 @@ fn fields_of(ty: &str) -> &'static [(&'static str, bool)] {
         "report" => &[("order_id", true), ("kind", true), ("comment", false)],
         "sos" => &[("lat", true), ("lng", true), ("message", false)],
         "complete_emergency" => &[("request_id", true)],
+        "ping_location" => &[
+            ("event_id", true),
+            ("device_id", true),
+            ("lat", true),
+            ("lng", true),
+        ],
         "refresh" => &[("token", true)],
         _ => &[],
     }
@@ -864,6 +875,14 @@ fn arb_msg() -> impl Strategy<Value = ClientMsg> {
         )
             .prop_map(|(lat, lng, message)| ClientMsg::Sos { lat, lng, message }),
         id_string().prop_map(|request_id| ClientMsg::CompleteEmergency { request_id }),
+        (id_string(), id_string(), -90.0..=90.0f64, -180.0..=180.0f64).prop_map(
+            |(event_id, device_id, lat, lng)| ClientMsg::PingLocation {
+                event_id,
+                device_id,
+                lat,
+                lng
+            }
+        ),
         Just(ClientMsg::Ping),
         "[A-Za-z0-9._-]{0,80}".prop_map(|token| ClientMsg::Refresh { token }),
     ]
@@ -941,6 +960,17 @@ fn spell(msg: &ClientMsg, nulls: bool) -> Map<String, Value> {
         }
         ClientMsg::CompleteEmergency { request_id } => {
             m.insert("request_id".into(), Value::from(request_id.as_str()));
+        }
+        ClientMsg::PingLocation {
+            event_id,
+            device_id,
+            lat,
+            lng,
+        } => {
+            m.insert("event_id".into(), Value::from(event_id.as_str()));
+            m.insert("device_id".into(), Value::from(device_id.as_str()));
+            m.insert("lat".into(), Value::from(*lat));
+            m.insert("lng".into(), Value::from(*lng));
         }
         ClientMsg::Ping => {}
         ClientMsg::Refresh { token } => {

@@ -59,7 +59,7 @@ pub async fn connect(c: Connecting) -> Result<Connected, AppError> {
     }
     let mut joined = Vec::new();
     for (room, since) in rooms {
-        let reply = hub
+        let mut reply = hub
             .rooms
             .send(Join {
                 room: room.clone(),
@@ -68,6 +68,9 @@ pub async fn connect(c: Connecting) -> Result<Connected, AppError> {
                 since,
             })
             .await??;
+        if let Room::Event(e) = &room {
+            crate::crowd::joining(&hub, e, &mut reply.replay);
+        }
         joined.push((room, reply));
     }
     Ok(Connected { driver, joined })
@@ -129,7 +132,7 @@ pub fn join(
     let hub = hub.clone();
     async move {
         let join = decided.await?;
-        let reply = hub
+        let mut reply = hub
             .rooms
             .send(Join {
                 room: join.room.clone(),
@@ -138,6 +141,10 @@ pub fn join(
                 since: join.since,
             })
             .await??;
+        // A crowd event's room: its latest map and insight after the replay (ephemeral).
+        if let Room::Event(e) = &join.room {
+            crate::crowd::joining(&hub, e, &mut reply.replay);
+        }
         Ok((join, reply))
     }
 }

@@ -17,7 +17,10 @@ use crate::telemetry::q;
 use actix::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a driver whose going offline could not be committed waits before trying again.
+const OFFLINE_RETRY: Duration = Duration::from_secs(1);
 
 /// A driver's state, as rebuilt from the database or registered.
 #[derive(Debug, Clone)]
@@ -283,27 +286,35 @@ impl Handler<DetachSession> for DriverActor {
             return;
         }
         let epoch = self.attach_epoch;
-        ctx.run_later(
-            self.hub.settings.realtime.offline_grace(),
-            move |act, ctx| {
-                if act.attach_epoch != epoch || !act.sessions.is_empty() {
-                    return;
+        self.go_offline_after(self.hub.settings.realtime.offline_grace(), epoch, ctx);
+    }
+}
+
+impl DriverActor {
+    /// After `delay`, a driver still without a session since attach `epoch` goes offline. A
+    /// commit that fails (the pool busy when thousands of drivers leave at once, the database
+    /// away) is tried again a second later, so no driver the Dispatcher could pick stays online
+    /// in the database with nobody connected.
+    fn go_offline_after(&mut self, delay: Duration, epoch: u64, ctx: &mut Context<Self>) {
+        ctx.run_later(delay, move |act, ctx| {
+            if act.attach_epoch != epoch || !act.sessions.is_empty() || !act.state.online {
+                return;
+            }
+            log::info!(
+                "[WEBSOCKET] driver={} gone past the grace period: offline",
+                q(&act.state.id)
+            );
+            ctx.wait(act.set_online(false, None).map(move |res, act, ctx| {
+                if let Err(e) = res {
+                    log::error!(
+                        "[WEBSOCKET] driver={} could not go offline, trying again in 1 s: {}",
+                        q(&act.state.id),
+                        q(&e.to_string())
+                    );
+                    act.go_offline_after(OFFLINE_RETRY, epoch, ctx);
                 }
-                log::info!(
-                    "[WEBSOCKET] driver={} gone past the grace period: offline",
-                    q(&act.state.id)
-                );
-                ctx.wait(act.set_online(false, None).map(|res, act, _| {
-                    if let Err(e) = res {
-                        log::error!(
-                            "[WEBSOCKET] driver={} could not go offline: {}",
-                            q(&act.state.id),
-                            q(&e.to_string())
-                        );
-                    }
-                }));
-            },
-        );
+            }));
+        });
     }
 }
 
@@ -329,8 +340,7 @@ impl Handler<UpdateLocation> for DriverActor {
         self.tell_customers(ctx);
         self.sample(&msg.location);
         // Coalesce writes: the newest position wins, stored at most once per interval.
-        let interval =
-            std::time::Duration::from_millis(self.hub.settings.limits.location_min_interval_ms);
+        let interval = Duration::from_millis(self.hub.settings.limits.location_min_interval_ms);
         let due = self.last_persisted.is_none_or(|t| t.elapsed() >= interval);
         if due {
             self.persist_location(ctx);

@@ -49,6 +49,8 @@ pub struct Hub {
     pub dispatcher: Addr<dispatcher::Dispatcher>,
     /// The emergency units' desk (SPEC 9, `crate::units`).
     pub units: Addr<crate::units::EmergencyDesk>,
+    /// The crowd events' desks (SPEC 8, `crate::crowd`).
+    pub crowd: crate::crowd::Directory,
     /// The arbiter the entity actors (drivers, orders) run on.
     pub engine: ArbiterHandle,
     drivers: RwLock<HashMap<DriverId, Addr<driver::DriverActor>>>,
@@ -150,6 +152,7 @@ impl Hub {
             rooms,
             dispatcher,
             units,
+            crowd: Default::default(),
             engine: Arbiter::current(),
             drivers: RwLock::default(),
             orders: RwLock::default(),

@@ -335,3 +335,21 @@ impl Handler<CatchUpAll> for RoomRegistry {
         }
     }
 }
+
+/// Whether a room runs on this node, that is has members (or had within `realtime.room_idle_s`):
+/// for a system that pushes ephemeral news only while someone watches (SPEC 8's insights).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct Watched {
+    pub room: Room,
+}
+
+impl Handler<Watched> for RoomRegistry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: Watched, _: &mut Context<Self>) -> bool {
+        self.rooms
+            .get(&msg.room)
+            .is_some_and(|r| r.addr.connected())
+    }
+}

@@ -44,6 +44,8 @@ pub struct WsSession {
     rooms: Vec<Room>,
     /// Positions given on the connect URL (`since=ROOM:SEQ,...`), for the default rooms.
     since: HashMap<String, i64>,
+    /// The crowd event of `?event_id=` (SPEC 8): its room is joined after the default rooms.
+    event: Option<String>,
     /// `limits.client_msgs_per_sec`: every frame the client sends counts.
     rate: crate::ratelimit::FrameRate,
     expiry: Option<SpawnHandle>,
@@ -66,6 +68,7 @@ impl WsSession {
         hub: Arc<Hub>,
         claims: Claims,
         since: HashMap<String, i64>,
+        event: Option<String>,
         socket: Option<ConnSocket>,
         slot: ConnectionSlot,
     ) -> WsSession {
@@ -79,6 +82,7 @@ impl WsSession {
             hb: Instant::now(),
             rooms: Vec::new(),
             since,
+            event,
             rate,
             expiry: None,
             close_code: None,

@@ -10,7 +10,7 @@
 //! `orders` (accept, decline, order status, create, reassign, cancel), `bulk` (orders created
 //! in bulk), `report` (the emergency path), `sos` (a driver's SOS and its resolve), `publish` (an
 //! admin's message to a room); the emergency units' commands are that system's own
-//! (`crate::units::commands`). `session` decides the commands that change the connection itself
+//! (`crate::units::commands`), the crowd operations' too (`crate::crowd::commands`). `session` decides the commands that change the connection itself
 //! (`join`, `leave`,
 //! `refresh`) and answers what the transport must apply to its own state; `ping` is the
 //! transport's.
@@ -48,6 +48,8 @@ pub use orders::order_actor;
 use crate::actors::Hub;
 use crate::auth::Claims;
 use crate::config::Settings;
+use crate::crowd::commands as crowd;
+use crate::crowd::records as crowd_records;
 use crate::error::AppError;
 use crate::idempotency::{self, AnswerKey};
 use crate::protocol::ClientMsg;
@@ -104,6 +106,22 @@ pub enum Command {
     CompleteEmergency(units::CompleteEmergency),
     /// `POST /api/v1/emergencies/{id}/cancel`.
     CancelEmergency(units::CancelEmergency),
+    /// `POST /api/v1/events` (a crowd event, SPEC 8).
+    CreateEvent(crowd::CreateEvent),
+    /// `POST /api/v1/cctv/objects`.
+    CameraCount(crowd::CameraCount),
+    /// `POST /api/v1/alerts/{id}/resolve`.
+    ResolveAlert(crowd::ResolveAlert),
+    /// `ping_location`, `POST /api/v1/pings`.
+    PingLocation(crowd::PingLocation),
+    /// `POST /api/v1/actions`.
+    CreateAction(crowd_records::CreateAction),
+    /// `POST /api/v1/reports`.
+    CreateReport(crowd_records::CreateReport),
+    /// `POST /api/v1/ai/insights`.
+    AskInsight(crowd_records::AskInsight),
+    /// `POST /api/v1/ai/predictions`.
+    AskPrediction(crowd_records::AskPrediction),
 }
 
 /// A client message, sorted by who answers it.
@@ -165,6 +183,17 @@ impl From<ClientMsg> for Request {
             ClientMsg::CompleteEmergency { request_id } => {
                 Command::CompleteEmergency(units::CompleteEmergency { request_id })
             }
+            ClientMsg::PingLocation {
+                event_id,
+                device_id,
+                lat,
+                lng,
+            } => Command::PingLocation(crowd::PingLocation {
+                event_id,
+                device_id,
+                lat,
+                lng,
+            }),
         };
         Request::Command(command)
     }
@@ -206,6 +235,14 @@ impl Command {
             Command::CreateEmergency(c) => c.admit(claims),
             Command::DispatchEmergency(c) => c.admit(claims),
             Command::CancelEmergency(c) => c.admit(claims),
+            Command::CreateEvent(c) => c.admit(claims),
+            Command::CameraCount(c) => c.admit(claims),
+            Command::ResolveAlert(c) => c.admit(claims),
+            Command::PingLocation(c) => c.admit(claims),
+            Command::CreateAction(c) => c.admit(claims),
+            Command::CreateReport(c) => c.admit(claims),
+            Command::AskInsight(c) => c.admit(claims),
+            Command::AskPrediction(c) => c.admit(claims),
         }
     }
 
@@ -232,6 +269,14 @@ impl Command {
             Command::DispatchEmergency(c) => c.run(&hub, answer).await,
             Command::CompleteEmergency(c) => c.run(&hub, &claims, answer).await,
             Command::CancelEmergency(c) => c.run(&hub, &claims, answer).await,
+            Command::CreateEvent(c) => c.run(&hub, &claims, answer).await,
+            Command::CameraCount(c) => c.run(&hub, answer).await,
+            Command::ResolveAlert(c) => c.run(&hub, &claims, answer).await,
+            Command::PingLocation(c) => c.run(&hub).await,
+            Command::CreateAction(c) => c.run(&hub, &claims, answer).await,
+            Command::CreateReport(c) => c.run(&hub, &claims, answer).await,
+            Command::AskInsight(c) => c.run(&hub).await,
+            Command::AskPrediction(c) => c.run(&hub).await,
         }
     }
 }

@@ -77,7 +77,7 @@ fn check_join(
     client::check_since(since)?;
     let Some(room) = Room::parse(name) else {
         return Err(AppError::bad_request(format!(
-            "`{name}` is not a room: use dispatch, fleet:<f>, driver:<id>, order:<id>, customer:<id> or partner:<id>"
+            "`{name}` is not a room: use dispatch, fleet:<f>, driver:<id>, order:<id>, customer:<id>, partner:<id>, unit_tracking, reporter:<sub> or event:<id>"
         )));
     };
     let already = joined.contains(&room);

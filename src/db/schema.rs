@@ -33,6 +33,87 @@ diesel::table! {
 }
 
 diesel::table! {
+    crowd_events (id) {
+        id -> Text,
+        name -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    crowd_zones (event_id, id) {
+        event_id -> Text,
+        id -> Text,
+        name -> Text,
+        capacity -> BigInt,
+        threshold -> BigInt,
+        south -> Double,
+        west -> Double,
+        north -> Double,
+        east -> Double,
+    }
+}
+
+diesel::table! {
+    crowd_counts (event_id, zone_id, camera_id) {
+        event_id -> Text,
+        zone_id -> Text,
+        camera_id -> Text,
+        count -> BigInt,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    crowd_alerts (id) {
+        id -> Text,
+        event_id -> Text,
+        zone_id -> Text,
+        severity -> Text,
+        status -> Text,
+        message -> Text,
+        count -> BigInt,
+        created_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    crowd_pings (event_id, device_id) {
+        event_id -> Text,
+        device_id -> Text,
+        lat -> Double,
+        lng -> Double,
+        at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    crowd_actions (id) {
+        id -> Text,
+        event_id -> Text,
+        command -> Text,
+        zone_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    crowd_reports (id) {
+        id -> Text,
+        event_id -> Text,
+        message -> Text,
+        kind -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     emergencies (request_id) {
         request_id -> Text,
         kind -> Text,
@@ -160,6 +241,13 @@ diesel::table! {
 diesel::joinable!(orders -> drivers (driver_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    crowd_actions,
+    crowd_alerts,
+    crowd_counts,
+    crowd_events,
+    crowd_pings,
+    crowd_reports,
+    crowd_zones,
     audit,
     drivers,
     emergencies,

@@ -20,9 +20,12 @@ struct Login {
     name: Option<String>,
     customer_id: Option<String>,
     partner_id: Option<String>,
+    /// Crowd events the token may watch (SPEC 8).
+    events: Option<Vec<String>>,
 }
 
-/// `POST /api/v1/dev/login` `{"sub","role","driver_id"?,"fleet"?,"customer_id"?,"partner_id"?}`
+/// `POST /api/v1/dev/login` `{"sub","role","driver_id"?,"fleet"?,"customer_id"?,"partner_id"?,
+/// "events"?}`
 /// → `{"token"}`; 404 when off, before the body is read (the route must not tell a probe more
 /// than any unknown path does).
 async fn login(
@@ -62,6 +65,7 @@ fn issue(hub: &Hub, b: Login) -> Result<HttpResponse, AppError> {
     claims.name = b.name;
     claims.customer_id = b.customer_id;
     claims.partner_id = b.partner_id;
+    claims.events = b.events;
     if b.role == Role::Observer {
         claims.rooms = Some(vec!["fleet:*".into(), "order:*".into()]);
     }

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod bulk;
 pub mod conn;
+pub mod crowd;
 pub mod dev;
 pub mod drivers;
 pub mod emergencies;
@@ -45,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(stats::configure)
         .configure(tracks::configure)
         .configure(emergencies::configure)
+        // After `events`: its `POST /api/v1/events/delay` is not an event's id.
+        .configure(crowd::configure)
         .configure(dev::configure)
         .configure(pages::configure);
 }

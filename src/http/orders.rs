@@ -96,7 +96,7 @@ async fn list(
             partner: c.partner().map(str::to_string),
             ..Default::default()
         },
-        Role::Observer | Role::Reporter => {
+        Role::Observer | Role::Reporter | Role::Operator | Role::Sensor => {
             return Err(AppError::forbidden(format!(
                 "role `{}` may not list orders",
                 c.role

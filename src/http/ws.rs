@@ -1,6 +1,6 @@
 //! `GET /ws`: authenticates (401 before the upgrade), applies `limits.max_connections` (503) and
 //! `limits.max_connections_per_sub` (429),
-//! reads `since=ROOM:SEQ,...`, and starts a `WsSession`.
+//! reads `since=ROOM:SEQ,...` and `event_id=` (SPEC 8), and starts a `WsSession`.
 
 use crate::actors::{session::WsSession, Hub, SlotRefused};
 use crate::auth::bearer_token;
@@ -52,6 +52,10 @@ async fn upgrade(
         crate::stats::connection_refused(e.code().as_str());
     })?;
     let since = parse_since(req.query_string())?;
+    let event = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("event_id").cloned())
+        .filter(|e| !e.is_empty());
     if hub.is_shutting_down() {
         crate::stats::connection_refused("shutting_down");
         return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
@@ -87,7 +91,7 @@ async fn upgrade(
     };
     let frame_size = hub.settings.limits.max_frame_bytes;
     let socket = req.conn_data::<crate::http::conn::ConnSocket>().copied();
-    let session = WsSession::new(hub, claims, since, socket, slot);
+    let session = WsSession::new(hub, claims, since, event, socket, slot);
     ws::WsResponseBuilder::new(session, &req, stream)
         .frame_size(frame_size)
         .start()

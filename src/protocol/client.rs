@@ -70,6 +70,13 @@ pub enum ClientMsg {
     CompleteEmergency {
         request_id: String,
     },
+    /// A device's position at a crowd event (SPEC 8).
+    PingLocation {
+        event_id: String,
+        device_id: String,
+        lat: f64,
+        lng: f64,
+    },
     Ping,
     Refresh {
         token: String,
@@ -90,6 +97,7 @@ impl ClientMsg {
             ClientMsg::Report { .. } => "report",
             ClientMsg::Sos { .. } => "sos",
             ClientMsg::CompleteEmergency { .. } => "complete_emergency",
+            ClientMsg::PingLocation { .. } => "ping_location",
             ClientMsg::Ping => "ping",
             ClientMsg::Refresh { .. } => "refresh",
         }
@@ -106,12 +114,13 @@ impl ClientMsg {
                 | ClientMsg::Report { .. }
                 | ClientMsg::Sos { .. }
                 | ClientMsg::CompleteEmergency { .. }
+                | ClientMsg::PingLocation { .. }
         )
     }
 }
 
 /// The known message types, for the error that names an unknown one.
-const TYPE_NAMES: [&str; 12] = [
+const TYPE_NAMES: [&str; 13] = [
     "join",
     "leave",
     "status",
@@ -122,6 +131,7 @@ const TYPE_NAMES: [&str; 12] = [
     "report",
     "sos",
     "complete_emergency",
+    "ping_location",
     "ping",
     "refresh",
 ];
@@ -249,6 +259,7 @@ fn validate(msg: &ClientMsg) -> Result<(), AppError> {
         } => check_location(*lat, *lng, *speed, *heading, *accuracy),
         ClientMsg::Report { comment, .. } => check_comment(comment.as_deref()),
         ClientMsg::Sos { lat, lng, message } => check_sos(*lat, *lng, message.as_deref()),
+        ClientMsg::PingLocation { lat, lng, .. } => check_location(*lat, *lng, None, None, None),
         ClientMsg::Join { room, since } => {
             check_room_name(room)?;
             check_since(*since)

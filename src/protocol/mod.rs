@@ -2,10 +2,11 @@
 //!
 //! `client` holds what clients send, `server` what the server sends, `types` the plain objects
 //! both embed (orders, drivers, events) and the id newtypes, `room` the room names, `close` the
-//! close codes.
+//! close codes, `crowd` the crowd operations' payloads (SPEC 8).
 
 pub mod client;
 pub mod close;
+pub mod crowd;
 pub mod room;
 pub mod server;
 pub mod types;

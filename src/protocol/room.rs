@@ -5,7 +5,8 @@ use std::fmt;
 
 /// A room a session may join: `dispatch`, `fleet:<f>`, `driver:<id>`, `order:<id>`, and a
 /// customer's `customer:<id>` and a partner's `partner:<id>` (SPEC 10), and the emergency units'
-/// `unit_tracking` and a reporter's `reporter:<sub>` (SPEC 9).
+/// `unit_tracking` and a reporter's `reporter:<sub>` (SPEC 9), and a crowd event's `event:<id>`
+/// (SPEC 8).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Room {
     Dispatch,
@@ -16,6 +17,8 @@ pub enum Room {
     Partner(String),
     UnitTracking,
     Reporter(String),
+    /// A crowd event's room (SPEC 8): its dashboards.
+    Event(String),
 }
 
 impl Room {
@@ -38,6 +41,7 @@ impl Room {
             "customer" => Some(Room::Customer(rest.to_string())),
             "partner" => Some(Room::Partner(rest.to_string())),
             "reporter" => Some(Room::Reporter(rest.to_string())),
+            "event" => Some(Room::Event(rest.to_string())),
             _ => None,
         }
     }
@@ -54,6 +58,7 @@ impl Room {
             Room::Partner(_) => "partner",
             Room::UnitTracking => "unit_tracking",
             Room::Reporter(_) => "reporter",
+            Room::Event(_) => "event",
         }
     }
 
@@ -73,6 +78,7 @@ impl fmt::Display for Room {
             Room::Partner(x) => write!(f, "partner:{x}"),
             Room::UnitTracking => f.write_str("unit_tracking"),
             Room::Reporter(x) => write!(f, "reporter:{x}"),
+            Room::Event(x) => write!(f, "event:{x}"),
         }
     }
 }
@@ -92,6 +98,7 @@ mod tests {
             "partner:P-1",
             "unit_tracking",
             "reporter:R-1",
+            "event:E-1",
         ] {
             assert_eq!(Room::parse(name).unwrap().to_string(), name);
         }
@@ -109,6 +116,7 @@ mod tests {
             "partner:",
             "reporter:",
             "unit_tracking:x",
+            "event:",
         ] {
             assert!(Room::parse(name).is_none(), "{name}");
         }

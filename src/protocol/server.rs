@@ -175,6 +175,41 @@ pub enum ServerMsg {
     EmergencyAssigned {
         data: Emergency,
     },
+    /// A zone over its threshold (SPEC 8), to `event:<id>`.
+    #[serde(rename = "alert:new")]
+    AlertNew {
+        data: super::crowd::Alert,
+    },
+    /// An alert raised to `critical` or resolved.
+    #[serde(rename = "alert:updated")]
+    AlertUpdated {
+        data: super::crowd::Alert,
+    },
+    /// The event's live map (ephemeral).
+    #[serde(rename = "map:update")]
+    MapUpdate {
+        data: super::crowd::CrowdMap,
+    },
+    /// An operator's action.
+    #[serde(rename = "action:created")]
+    ActionCreated {
+        data: super::crowd::Action,
+    },
+    /// A report from the field.
+    #[serde(rename = "report:new")]
+    ReportNew {
+        data: super::crowd::Report,
+    },
+    /// The event's risk insight (ephemeral).
+    #[serde(rename = "insight:update")]
+    InsightUpdate {
+        data: super::crowd::Insight,
+    },
+    /// The event's zones' predicted risk (ephemeral).
+    #[serde(rename = "prediction:update")]
+    PredictionUpdate {
+        data: super::crowd::Prediction,
+    },
     /// A message of a type of the publisher's own (`POST /api/v1/rooms/{room}/messages`):
     /// `{"type","data"}`, its `type` the publisher's, never one of `SERVER_TYPES`.
     #[serde(untagged)]
@@ -202,7 +237,7 @@ pub const SOCKET_IO_RESERVED: [&str; 6] = [
 ];
 
 /// The `type` of every message the engine itself sends: a custom message may not take one.
-pub const SERVER_TYPES: [&str; 22] = [
+pub const SERVER_TYPES: [&str; 29] = [
     "welcome",
     "joined",
     "ack",
@@ -225,16 +260,30 @@ pub const SERVER_TYPES: [&str; 22] = [
     "emergency_updated",
     "unit_status_update",
     "emergency_assigned",
+    "alert:new",
+    "alert:updated",
+    "map:update",
+    "action:created",
+    "report:new",
+    "insight:update",
+    "prediction:update",
 ];
 
 /// The engine's own types whose payload is their `data` (SPEC 8, 9): over Socket.IO their
 /// event's payload is that `data`, as a custom message's.
-pub const DATA_TYPES: [&str; 5] = [
+pub const DATA_TYPES: [&str; 12] = [
     "emergency_created",
     "emergency_update",
     "emergency_updated",
     "unit_status_update",
     "emergency_assigned",
+    "alert:new",
+    "alert:updated",
+    "map:update",
+    "action:created",
+    "report:new",
+    "insight:update",
+    "prediction:update",
 ];
 
 impl ServerMsg {
@@ -263,6 +312,13 @@ impl ServerMsg {
             ServerMsg::EmergencyUpdated { .. } => "emergency_updated",
             ServerMsg::UnitStatusUpdate { .. } => "unit_status_update",
             ServerMsg::EmergencyAssigned { .. } => "emergency_assigned",
+            ServerMsg::AlertNew { .. } => "alert:new",
+            ServerMsg::AlertUpdated { .. } => "alert:updated",
+            ServerMsg::MapUpdate { .. } => "map:update",
+            ServerMsg::ActionCreated { .. } => "action:created",
+            ServerMsg::ReportNew { .. } => "report:new",
+            ServerMsg::InsightUpdate { .. } => "insight:update",
+            ServerMsg::PredictionUpdate { .. } => "prediction:update",
             // A fixed label: the publisher's types would be unbounded metric labels.
             ServerMsg::Custom(_) => "custom",
         }

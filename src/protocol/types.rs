@@ -108,6 +108,8 @@ wire_enum!(
         Customer = "customer",
         Partner = "partner",
         Reporter = "reporter",
+        Operator = "operator",
+        Sensor = "sensor",
     }
 );
 wire_enum!(

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 const FRAMES: usize = 200;
 
 /// Each message type of SPEC 3 with its fields.
-const TYPES: [(&str, &[&str]); 12] = [
+const TYPES: [(&str, &[&str]); 13] = [
     ("join", &["room", "since"]),
     ("leave", &["room"]),
     ("status", &["status", "driver_id"]),
@@ -37,6 +37,7 @@ const TYPES: [(&str, &[&str]); 12] = [
     ("report", &["order_id", "kind", "comment"]),
     ("sos", &["lat", "lng", "message"]),
     ("complete_emergency", &["request_id"]),
+    ("ping_location", &["event_id", "device_id", "lat", "lng"]),
     ("ping", &[]),
     ("refresh", &["token"]),
 ];

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const LOADGEN: &str = env!("CARGO_BIN_EXE_rallypoint-loadgen");
 const CLIENTS: u64 = 50;
 const REPORTS: u64 = 20;
 /// How long the Socket.IO server may take to listen.
@@ -40,9 +39,41 @@ fn small_run(server: &str, json: &Path) -> Vec<String> {
     .to_vec()
 }
 
+/// The load generator's binary. It is a workspace member of its own (loadgen/), so cargo does not
+/// build it for this package's tests: it is built here once, with the cargo and the target
+/// directory running these tests, beside this test binary (`<target>/<profile>/`).
+fn loadgen_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in <target>/<profile>/deps");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--locked", "-p", "rallypoint-loadgen"]);
+        if release {
+            build.arg("--release");
+        }
+        let out = build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo build -p rallypoint-loadgen failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile_dir.join("rallypoint-loadgen")
+    })
+    .clone()
+}
+
 /// Runs the load generator to its end.
 fn run_loadgen(args: &[String]) -> Output {
-    Command::new(LOADGEN)
+    Command::new(loadgen_bin())
         .args(args)
         .output()
         .expect("the loadgen binary runs")

@@ -123,3 +123,59 @@ async fn a_reload_keeps_the_driver_online_and_a_long_drop_sets_it_offline_once(d
     assert_eq!(driver["orders"], json!(["ORD-P"]), "{driver}");
 }
 on_both_backends!(a_reload_keeps_the_driver_online_and_a_long_drop_sets_it_offline_once);
+
+/// A driver whose going offline cannot be committed (SQLite locked by another writer past the
+/// busy timeout, as when thousands of drivers leave at once and the pool is exhausted) is tried
+/// again until it is: it never stays online in the database with nobody connected.
+#[actix_web::test]
+async fn a_failed_offline_commit_is_tried_again_until_the_driver_is_offline() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    let app = spawn_app_with(TestDb::sqlite(), |s| {
+        s.realtime.offline_grace_ms = 300;
+    })
+    .await;
+    let admin = app.admin_token();
+    let mut alice = app.online_driver("DRV-001", "Alice", 48.85, 2.35).await;
+    let (status, body) = app.get_json("/api/v1/drivers/DRV-001", Some(&admin)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "online", "{body}");
+
+    // Another writer holds the database for longer than the server's 5 s busy timeout.
+    let url = app.db.url.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut conn = diesel::SqliteConnection::establish(&url).expect("the test's connection");
+        conn.batch_execute("BEGIN EXCLUSIVE")
+            .expect("the exclusive lock");
+        locked_tx.send(()).expect("the test waits");
+        std::thread::sleep(Duration::from_millis(6500));
+        conn.batch_execute("COMMIT").expect("the lock released");
+    });
+    actix_web::rt::task::spawn_blocking(move || locked_rx.recv())
+        .await
+        .expect("the waiting thread")
+        .expect("the lock taken");
+    alice.close().await;
+    actix_web::rt::task::spawn_blocking(move || holder.join())
+        .await
+        .expect("the waiting thread")
+        .expect("the holder thread");
+
+    // The first commit failed under the lock; a later one sets the driver offline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = app.get_json("/api/v1/drivers/DRV-001", Some(&admin)).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] == "offline" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the driver is still {} 15 s after the lock was released",
+            body["status"]
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -161,7 +161,7 @@ async fn stats_count_a_known_operation_exactly_and_a_partner_sees_only_its_own(d
     assert_eq!(
         s["connections_by_role"],
         json!({"admin":0,"dispatcher":1,"driver":2,"observer":0,"customer":0,"partner":1,
-               "reporter":0}),
+               "reporter":0,"operator":0,"sensor":0}),
         "{s}"
     );
     // Today began at midnight in +02:00.

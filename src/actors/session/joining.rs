@@ -10,6 +10,13 @@ impl WsSession {
     /// comes after.
     pub(super) fn connect(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         let since = std::mem::take(&mut self.since);
+        // `?event_id=E` (SPEC 8): `event:E` joined like a `join`, from its `since=` position; a
+        // token that may not gets `forbidden` and the session goes on.
+        let event = self.event.take().map(|e| {
+            let room = format!("event:{e}");
+            let from = since.get(&room).copied();
+            (room, from)
+        });
         let work = crate::actors::connect::connect(crate::actors::connect::Connecting {
             hub: self.hub.clone(),
             claims: self.claims.clone(),
@@ -65,6 +72,9 @@ impl WsSession {
                     act.rooms.push(room.clone());
                 }
                 act.write_join(ctx, &room, reply);
+            }
+            if let Some((room, from)) = event {
+                act.join(ctx, None, &room, from);
             }
         }));
     }
