@@ -17,9 +17,12 @@ let rp = null;
 /** Redraws; a unit that only moved changes the units table alone (so a unit being chosen in a
  *  row's list is not disturbed by every position). */
 function renderAll(why) {
+  const focused = document.activeElement;
   renderCounts();
   if (why !== 'moved') renderEmergencies();
   renderUnits();
+  // A row moved into its place loses the focus it held: give it back.
+  if (focused && focused !== document.activeElement && focused.isConnected && !focused.disabled) focused.focus();
 }
 
 function renderCounts() {
@@ -54,8 +57,10 @@ function renderEmergencies() {
   const list = state.sortedEmergencies();
   $('#no-emergencies').hidden = list.length > 0;
   const available = state.sortedUnits().filter((u) => state.unitStatus(u.unit_id) === 'AVAILABLE');
-  for (const e of list) {
+  for (const [i, e] of list.entries()) {
     const tr = rowFor(tbody, e.request_id, () => buildRow(e.request_id));
+    // In sorted order, moving only a row out of its place (a move takes the focus off it).
+    if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i]);
     tr.dataset.emergency = e.request_id;
     tr.dataset.status = e.status;
     tr.dataset.unit = e.unit_id || '';
@@ -84,7 +89,6 @@ function renderEmergencies() {
     tr.querySelector('.do-dispatch').disabled = !pending;
     tr.querySelector('.do-complete').disabled = e.status !== 'ASSIGNED';
     tr.querySelector('.do-cancel').disabled = !state.OPEN.has(e.status);
-    tbody.append(tr); // Keeps the sorted order.
   }
 }
 

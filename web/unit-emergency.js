@@ -45,8 +45,10 @@ async function refresh() {
     if (e.status === 'ASSIGNED') current = e;
     else over(`${headline(e)} is ${STATUS_WORDS[e.status] || e.status}.`);
     render();
-  } catch {
-    // Not this unit's any more, or out of reach: the next welcome asks again.
+  } catch (err) {
+    // Another driver's (a sign-in as someone else in this tab) or gone: forget it. Out of reach:
+    // the next welcome asks again.
+    if (err.code === 'forbidden' || err.code === 'not_found') over('');
   }
 }
 
