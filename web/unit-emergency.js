@@ -1,6 +1,7 @@
 // The driver console's emergency card, for a unit (SPEC 9): an `emergency_assigned` in its own
 // room `driver:<id>` shows loud (the card, a red notification, a vibration where the phone can)
-// with what and where, and a Complete button sending `complete_emergency`. The emergency's id is
+// with what and where, and a Complete button sending `complete_emergency`; an authority's
+// completion or cancel (`emergency_updated` in the same room) clears it. The emergency's id is
 // kept in the tab, so a reload asks `GET /api/v1/emergencies/{id}` whether it is still on.
 
 import { $, place, clock, notify } from '/assets/common.js';
@@ -15,6 +16,7 @@ let current = null;
 export function setup(client) {
   rp = client;
   rp.on('emergency_assigned', (m) => assigned(m.data));
+  rp.on('emergency_updated', (m) => ended(m.data));
   rp.on('welcome', (w) => {
     if (w.role === 'driver') refresh();
   });
@@ -35,6 +37,15 @@ function assigned(e) {
   } catch {
     // No vibration here: the card and the notification say it.
   }
+}
+
+/** An authority completed or cancelled this unit's emergency: the card says so and clears. */
+function ended(change) {
+  const e = change?.emergency;
+  if (!e || !current || current.request_id !== e.request_id) return;
+  if (change.action !== 'completed' && change.action !== 'cancelled') return;
+  over(`${headline(e)} was ${change.action} by dispatch at ${clock(e.updated_at)}: you are available again.`);
+  render();
 }
 
 async function refresh() {

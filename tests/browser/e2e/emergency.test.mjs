@@ -267,6 +267,10 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
     await unitIs(d.page, 'UNIT-A2', 'AVAILABLE');
   }
   await mineIs(rep.page, second.request_id, 'COMPLETED', 'Completed by UNIT-A2');
+  // The unit's console hears it in its own room: the card says so, Complete is off.
+  await a2.page.locator('#unit-emergency-result', { hasText: 'Accident · Medium was completed by dispatch' })
+    .waitFor({ timeout: WAIT });
+  assert.equal(await a2.page.getByRole('button', { name: 'Complete emergency' }).isDisabled(), true);
   assert.deepEqual(await shown(desk2.page), await shown(desk1.page), 'both dashboards show the same');
 
   // A chosen unit rather than the nearest: the demo's fire gets UNIT-A1, though UNIT-A2 is nearer.
@@ -298,6 +302,8 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
     await unitIs(d.page, 'UNIT-A1', 'AVAILABLE');
     await d.page.locator('#toasts .toast-cancelled', { hasText: 'Fire · Medium' }).waitFor({ timeout: WAIT });
   }
+  await a1.page.locator('#unit-emergency-result', { hasText: 'Fire · Medium was cancelled by dispatch' })
+    .waitFor({ timeout: WAIT });
   assert.equal(await row(desk2.page, fire.request_id).getByRole('button', { name: /^Dispatch/ }).isDisabled(), true);
   await map.page.waitForFunction((id) => !document.querySelector('#map line.dispatch-line')
     && !document.querySelector(`#map g.emergency-marker[data-emergency="${id}"]`), fire.request_id, { timeout: WAIT });
