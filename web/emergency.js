@@ -4,9 +4,9 @@
 // follows the `dispatch` room, so it never needs a refresh, and reloads over REST on each
 // (re)connect and `resync` (the room's resume brings what came meanwhile).
 
-import { $, el, place, clock, storedToken, signOut, signIn, connect } from '/assets/common.js';
+import { $, el, place, clock, signedInPage, connect } from '/assets/common.js';
 import {
-  STATUS_WORDS, UNIT_WORDS, UNIT_TYPES, headline, shortId, badge, toast, tokenFromLink,
+  STATUS_WORDS, UNIT_WORDS, UNIT_TYPES, headline, shortId, badge, toast,
 } from '/assets/emergency-words.js';
 import * as state from '/assets/emergency-state.js';
 
@@ -185,8 +185,6 @@ function listen() {
 }
 
 function start(token) {
-  $('#signin').hidden = true;
-  $('#dashboard').hidden = false;
   rp = connect(token);
   window.rallypoint = rp; // For the console and the browser tests.
   listen();
@@ -194,18 +192,7 @@ function start(token) {
   renderAll();
 }
 
-function init() {
-  $('#sign-out').addEventListener('click', () => {
-    signOut();
-    location.reload();
-  });
-  tokenFromLink($('.signin-error'));
-  signIn($('#signin-form'), (form) => ({
-    sub: $('#user', form).value.trim() || 'dispatch-1',
-    role: $('#role', form).value,
-  }), start);
-  const token = storedToken();
-  if (token) start(token);
-}
-
-init();
+signedInPage('#dashboard', (form) => ({
+  sub: $('#user', form).value.trim() || 'dispatch-1',
+  role: $('#role', form).value,
+}), start);
