@@ -90,11 +90,31 @@ function renderZones() {
   $('#map-status').textContent = live
     ? `${live} live devices in ${map.density.length} cells; ${map.points.length} pinged in the last batch (${clock(map.updatedAt)}).`
     : 'No live devices.';
+  // The zone select is rebuilt only when the zones change, so an operator choosing in it is
+  // never interrupted by the map's updates.
   const select = $('#action-zone');
-  const chosen = select.value;
-  select.replaceChildren(el('option', { value: '', text: 'Whole event' }),
-    ...[...zones.values()].map((z) => el('option', { value: z.id, text: z.name })));
-  select.value = chosen;
+  const ids = [...zones.keys()].join(' ');
+  if (select.dataset.zones !== ids) {
+    const chosen = select.value;
+    select.replaceChildren(el('option', { value: '', text: 'Whole event' }),
+      ...[...zones.values()].map((z) => el('option', { value: z.id, text: z.name })));
+    select.value = chosen;
+    select.dataset.zones = ids;
+  }
+}
+
+/** The zones' camera counts, read again with each insight (they change without an alert). */
+let countsAt = 0;
+async function refreshCounts() {
+  if (Date.now() - countsAt < 5000) return;
+  countsAt = Date.now();
+  try {
+    const event = await rp.rest('GET', `/api/v1/events/${encodeURIComponent(EVENT_ID)}`);
+    for (const z of event.zones || []) zones.set(z.id, { ...zones.get(z.id), ...z });
+    renderMap();
+  } catch {
+    // The next insight or reconnect tries again.
+  }
 }
 
 function renderAlerts() {
@@ -296,6 +316,7 @@ function listen() {
   on('insight:update', (i) => {
     insight = i;
     renderRisk();
+    refreshCounts();
   });
   on('prediction:update', (p) => {
     prediction = p;
