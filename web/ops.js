@@ -337,6 +337,11 @@ function start(token) {
 
 function init() {
   $('#event-name').textContent = EVENT_ID || 'no event';
+  if (!EVENT_ID) {
+    $('.signin-error').textContent = 'Open the page of one event: /ops/<event id>.';
+    $('#signin-form button[type=submit]').disabled = true;
+    return;
+  }
   $('#sign-out').addEventListener('click', () => {
     signOut();
     location.reload();
