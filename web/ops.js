@@ -255,8 +255,7 @@ async function reload() {
     if (!map.updatedAt || time(snapshot.updatedAt) > time(map.updatedAt)) map = snapshot;
     renderAll();
   } catch (e) {
-    $('#whoami').textContent = e.code === 'not_found' || e.code === 'http_404'
-      ? `There is no event ${EVENT_ID}.` : `Could not load the event: ${e.message}`;
+    $('#whoami').textContent = refusal(e) || `Could not load the event: ${e.message}`;
     return;
   }
   if (!asked && may('ask') && !insight) {
@@ -273,6 +272,15 @@ async function reload() {
   }
 }
 
+/** What to say when the server refuses this token the event (or has no such event), else null. */
+function refusal(e) {
+  if (e.code === 'forbidden' || e.code === 'http_403') {
+    return `${rp.session?.sub || 'This token'} may not watch ${EVENT_ID}: sign out and sign in with a token for this event.`;
+  }
+  if (e.code === 'not_found' || e.code === 'http_404') return `There is no event ${EVENT_ID}.`;
+  return null;
+}
+
 function listen() {
   rp.on('welcome', (w) => {
     role = w.role;
@@ -280,8 +288,7 @@ function listen() {
     renderButtons();
     if (!rp.rooms().includes(ROOM)) {
       rp.join(ROOM).catch((e) => {
-        $('#whoami').textContent = e.code === 'forbidden'
-          ? `${w.sub} may not watch ${EVENT_ID}: sign in with a token for this event.` : `Could not join ${ROOM}: ${e.message}`;
+        $('#whoami').textContent = refusal(e) || `Could not join ${ROOM}: ${e.message}`;
       });
     }
     reload();

@@ -199,3 +199,31 @@ test('the operator page on a 360 px phone: nothing wider than the screen, Resolv
   assertClean(phone.page);
   await phone.context.close();
 });
+
+/** A token from the dev login, for a link's fragment. */
+async function tokenFor(body) {
+  const res = await fetch(`${server.base}/api/v1/dev/login`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200);
+  return (await res.json()).token;
+}
+
+test('a link with #token= opens signed in; a token of another event is told it may not watch', async () => {
+  const context = await browser.newContext({ viewport: DESKTOP });
+  const page = watch(await context.newPage(), 'link');
+  const token = await tokenFor({ sub: 'op-link', role: 'operator', events: ['OPS-A'] });
+  await page.goto(`${server.base}/ops/OPS-A#token=${token}`);
+  await page.locator('#connection[data-state="connected"]').waitFor({ timeout: WAIT });
+  await page.waitForFunction(() => document.querySelectorAll('#zones li').length === 2, null, { timeout: WAIT });
+  assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
+  assert.ok(await page.locator('#signin').isHidden());
+  await page.locator('#actions li[data-command="Open Gate 3"]').waitFor({ timeout: WAIT });
+
+  // The same tab on another event's page: its token does not name OPS-B.
+  await page.goto(`${server.base}/ops/OPS-B`);
+  await page.locator('#whoami', { hasText: 'may not watch OPS-B' }).waitFor({ timeout: WAIT });
+  assert.equal(await page.locator('#alerts li').count(), 0);
+  assertClean(page);
+  await context.close();
+});
