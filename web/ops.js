@@ -74,7 +74,12 @@ function renderMap() {
   drawPending = true;
   requestAnimationFrame(() => {
     drawPending = false;
-    drawMap($('#map'), [...zones.values()], alerting(), map);
+    const hot = alerting();
+    drawMap($('#map'), [...zones.values()], hot, map);
+    const live = (map.density || []).reduce((n, c) => n + (c.count || 0), 0);
+    const red = [...hot].map(zoneName).join(', ');
+    $('#map').setAttribute('aria-label', `Density map: ${live} live devices in ${(map.density || []).length} cells`
+      + `${red ? `; alerting: ${red}` : '; none alerting'}. The zone list below says the same.`);
     renderZones();
   });
 }

@@ -101,7 +101,7 @@ test('two operator tabs follow one event live; another event sees none of it', a
   assert.equal(await a2.page.getByRole('button', { name: 'Resolve alert in North stand' }).count(), 0);
 
   // An action from the other tab, for the South stand.
-  await a2.page.getByLabel('Zone').selectOption({ label: 'South stand' });
+  await a2.page.getByLabel('Zone', { exact: true }).selectOption({ label: 'South stand' });
   await a2.page.getByRole('button', { name: 'Open Gate 3' }).click();
   for (const t of [a1, a2]) {
     await t.page.locator('#actions li[data-command="Open Gate 3"][data-zone="south"]').waitFor({ timeout: WAIT });
@@ -117,6 +117,7 @@ test('two operator tabs follow one event live; another event sees none of it', a
   for (const t of [a1, a2]) {
     await t.page.locator('#map[data-devices="12"]').waitFor({ timeout: WAIT });
     await t.page.locator('#zones li[data-zone="north"][data-devices="12"]').waitFor({ timeout: WAIT });
+    assert.match(await t.page.locator('#map').getAttribute('aria-label'), /12 live devices/);
   }
 
   // A report to the other event reaches its tab, which has seen nothing of the first event.
