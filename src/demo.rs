@@ -1,7 +1,8 @@
 //! `rallypoint demo`: the demo fleet (Alice, Bob and Carol) and a few orders, loaded once into
 //! whatever database is configured, so three driver tabs and a dashboard reproduce the emergency
 //! story with no set-up; and the emergency units (SPEC 9): four units of the first unit fleet,
-//! placed around the city so that a dispatch picks the nearest, and two pending emergencies.
+//! placed around the city so that a dispatch picks the nearest, and two pending emergencies; and
+//! the crowd event of `demo_crowd` (a stadium and its zones).
 
 use crate::actors::dispatcher::CreateOrder;
 use crate::actors::{start_driver, Hub};
@@ -88,10 +89,12 @@ const EMERGENCIES: [(EmergencyType, Severity, &str, Point); 2] = [
     ),
 ];
 
-/// Loads what is missing of the demo fleet and orders, then of the units and emergencies.
+/// Loads what is missing of the demo fleet and orders, then of the units and emergencies, then
+/// the stadium.
 pub async fn seed(hub: &Arc<Hub>) -> Result<(), AppError> {
     seed_deliveries(hub).await?;
-    seed_units(hub).await
+    seed_units(hub).await?;
+    crate::demo_crowd::seed(hub).await
 }
 
 /// The units of the first unit fleet (none when `units.fleets` is empty), and the emergencies

@@ -12,6 +12,7 @@ pub mod config;
 pub mod crowd;
 pub mod db;
 pub mod demo;
+pub mod demo_crowd;
 pub mod dispatch;
 pub mod error;
 pub mod http;

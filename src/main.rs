@@ -37,6 +37,13 @@ enum Command {
         /// Serve on a non-loopback `server.bind` too: anyone who can reach it gets any token.
         #[arg(long)]
         public: bool,
+        /// Move simulated devices about the demo stadium and count its zones' crowds, so the
+        /// operator page's map and alerts live.
+        #[arg(long)]
+        simulate: bool,
+        /// How many devices `--simulate` moves.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u16).range(1..=5000))]
+        devices: u16,
     },
 }
 
@@ -95,14 +102,21 @@ fn main() -> ExitCode {
         }
         Command::Serve => {
             telemetry::init();
-            resolve_secret(&mut settings).and_then(|()| serve(settings, false))
+            resolve_secret(&mut settings).and_then(|()| serve(settings, None))
         }
-        Command::Demo { public } => {
+        Command::Demo {
+            public,
+            simulate,
+            devices,
+        } => {
             telemetry::init();
             settings.auth.dev_login = true;
+            let demo = Demo {
+                simulate: simulate.then_some(usize::from(devices)),
+            };
             demo_may_bind(&settings, public)
                 .and_then(|()| resolve_secret(&mut settings))
-                .and_then(|()| serve(settings, true))
+                .and_then(|()| serve(settings, Some(demo)))
         }
     };
     match result {
@@ -185,13 +199,18 @@ fn migrate(settings: &Settings) -> Result<(), Failure> {
     Ok(())
 }
 
-fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
+/// What `rallypoint demo` was asked for beyond the demo data: the devices to simulate, if any.
+struct Demo {
+    simulate: Option<usize>,
+}
+
+fn serve(settings: Settings, demo: Option<Demo>) -> Result<(), Failure> {
     let bind = settings.server.bind.clone();
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings)
             .await
             .map_err(|e| (1, e.to_string()))?;
-        if demo {
+        if let Some(demo) = demo {
             rallypoint::demo::seed(&app.hub())
                 .await
                 .map_err(|e| (1, e.to_string()))?;
@@ -219,6 +238,20 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
                 .collect();
             println!("  Units:           {}", units.join(", "));
             println!("                   sign in as one at {base}/driver and Go online: dispatch picks the nearest online unit.");
+            let operator = rallypoint::demo_crowd::operator_token(&app.hub())
+                .map_err(|e| (1, e.to_string()))?;
+            println!(
+                "  Operations:      {base}/ops/{}#token={operator}  (the stadium's control room, as operator {})",
+                rallypoint::demo_crowd::DEMO_EVENT,
+                rallypoint::demo_crowd::DEMO_OPERATOR
+            );
+            match demo.simulate {
+                Some(devices) => {
+                    rallypoint::demo_crowd::simulate(app.hub(), devices);
+                    println!("                   simulating {devices} devices and the zones' cameras: the map moves, the North stand fills past its threshold every few minutes.");
+                }
+                None => println!("                   add --simulate to move a few hundred devices and count the zones' crowds."),
+            }
             println!("  Health:          {base}/health");
             println!("  WebSocket:       ws://{host}:{}/ws?token=TOKEN", app.port());
             println!("  Dev login:       curl -s -XPOST {base}/api/v1/dev/login -H 'content-type: application/json' -d '{{\"sub\":\"alice\",\"role\":\"driver\",\"driver_id\":\"DRV-001\"}}'");

@@ -224,6 +224,7 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
             "Reporter form:",
             "Emergencies:",
             "Units map:",
+            "Operations:",
         ] {
             if let Some(rest) = line.trim().strip_prefix(label) {
                 pages.push(
@@ -312,7 +313,46 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
                 format!("{base}/emergency/report"),
                 format!("{base}/emergency"),
                 format!("{base}/emergency/units"),
+                format!("{base}/ops/DEMO-STADIUM"),
             ]
+        );
+        // The operator's link opens the stadium, which its token may watch; without
+        // --simulate nothing moves on its map.
+        let operator = &tokens[6];
+        let mut r = client
+            .get(format!("{base}/api/v1/events/DEMO-STADIUM"))
+            .bearer_auth(operator)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "the printed operator token works");
+        let event: serde_json::Value = r.json().await.unwrap();
+        let zones: Vec<_> = event["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| {
+                assert!(
+                    z["bounds"]["north"].is_f64()
+                        && z["threshold"].as_i64() <= z["capacity"].as_i64(),
+                    "{z}"
+                );
+                z["name"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(zones.len(), 4, "the stadium's four zones: {zones:?}");
+        assert!(zones.contains(&"North stand".to_string()), "{zones:?}");
+        let mut r = client
+            .get(format!("{base}/api/v1/events/DEMO-STADIUM/map"))
+            .bearer_auth(operator)
+            .send()
+            .await
+            .unwrap();
+        let map: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            map["density"],
+            json!([]),
+            "no simulated devices without --simulate"
         );
         let (reporter, admin) = (&tokens[3], &tokens[4]);
         assert!(!reporter.is_empty() && !admin.is_empty(), "{printed}");
@@ -382,6 +422,96 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a clean shutdown exits 0");
+}
+
+#[test]
+fn demo_simulate_moves_devices_and_counts_on_the_stadium() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = rallypoint()
+        .args(["demo", "--simulate", "--devices", "40"])
+        .env("RALLYPOINT_SERVER__BIND", "127.0.0.1:0")
+        .env("RALLYPOINT_SERVER__DATA_DIR", dir.path())
+        .env(
+            "RALLYPOINT_DATABASE__URL",
+            dir.path().join("demo.db").display().to_string(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut ops = None;
+    let mut printed = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("Operations:") {
+            ops = rest.split_whitespace().next().map(str::to_string);
+        }
+        printed.push(line.clone());
+        if line.contains("Press Ctrl-C") {
+            break;
+        }
+    }
+    let printed = printed.join("\n");
+    assert!(printed.contains("simulating 40 devices"), "{printed}");
+    let ops = ops.expect("the demo prints the operator page");
+    let (page, token) = ops
+        .split_once("#token=")
+        .expect("the link carries its token");
+    let base = page.trim_end_matches("/ops/DEMO-STADIUM").to_string();
+    actix_web::rt::System::new().block_on(async {
+        let client = awc::Client::default();
+        let r = client.get(page).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{page}");
+        // Every simulated device pings each second through the pings' command path: the stored
+        // map holds all 40 once a flush has written them, and the cameras have counted.
+        let mut devices = 0;
+        let mut counted = 0;
+        for _ in 0..300 {
+            let mut r = client
+                .get(format!("{base}/api/v1/events/DEMO-STADIUM/map"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let map: serde_json::Value = r.json().await.unwrap();
+            devices = map["density"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["count"].as_i64().unwrap())
+                .sum::<i64>();
+            let mut r = client
+                .get(format!("{base}/api/v1/events/DEMO-STADIUM"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let event: serde_json::Value = r.json().await.unwrap();
+            counted = event["zones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|z| z["count"].as_i64() > Some(0))
+                .count();
+            if devices == 40 && counted == 4 {
+                break;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(devices, 40, "every simulated device is on the map");
+        assert_eq!(counted, 4, "every zone's camera has counted");
+    });
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(0),
+        "a clean shutdown exits 0"
+    );
 }
 
 #[test]

@@ -487,11 +487,15 @@ export class RallypointClient {
     this.attempt = 0;
     this.defaultRooms = Object.keys(msg.rooms || {});
     for (const [room, seq] of Object.entries(msg.rooms || {})) this.positions.seed(room, seq);
+    // The rooms joined by hand before this connection: one a `welcome` handler joins now is
+    // sent by its own `join`, not twice.
+    const resume = [...this.extraRooms];
     this.setState(State.CONNECTED);
     this.emit('welcome', msg);
     this.emit('*', msg);
     // Rooms joined by hand are resumed with `join` + `since`, ahead of anything queued.
-    for (const room of this.extraRooms) {
+    for (const room of resume) {
+      if (!this.extraRooms.has(room)) continue;
       const since = this.positions.get(room);
       this.writeRaw(since === undefined ? { type: 'join', room } : { type: 'join', room, since });
     }

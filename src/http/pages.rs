@@ -2,8 +2,9 @@
 //! at `/` and `/driver`, the dispatcher dashboard at `/dispatch`, the customer's tracking page at
 //! `/track/{order_id}`, the emergency units' pages (SPEC 9: the reporter's form at
 //! `/emergency/report`, the authorities' dashboard at `/emergency`, the units map at
-//! `/emergency/units`), and `rallypoint.js` at `/client/rallypoint.js`. Nothing is fetched from
-//! elsewhere, so the pages work with no internet.
+//! `/emergency/units`), the crowd operator page at `/ops/{event_id}` (SPEC 8), and
+//! `rallypoint.js` at `/client/rallypoint.js`. Nothing is fetched from elsewhere, so the pages work
+//! with no internet.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -30,7 +31,7 @@ macro_rules! asset {
 }
 
 /// Every file served here. The pages load their scripts and styles from these paths only.
-const ASSETS: [Asset; 22] = [
+const ASSETS: [Asset; 26] = [
     asset!("/", "driver.html", HTML),
     asset!("/driver", "driver.html", HTML),
     asset!("/dispatch", "dispatch.html", HTML),
@@ -53,6 +54,10 @@ const ASSETS: [Asset; 22] = [
     asset!("/assets/emergency-words.js", "emergency-words.js", JS),
     asset!("/assets/unit-emergency.js", "unit-emergency.js", JS),
     asset!("/assets/style.css", "style.css", CSS),
+    asset!("/ops", "ops.html", HTML),
+    asset!("/assets/ops.js", "ops.js", JS),
+    asset!("/assets/ops-map.js", "ops-map.js", JS),
+    asset!("/assets/ops.css", "ops.css", CSS),
 ];
 
 fn lookup(path: &str) -> Option<&'static Asset> {
@@ -65,6 +70,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
     // One page for every order: it reads the order id from its own path.
     cfg.route("/track/{order_id}", web::get().to(track));
+    // One operator page for every crowd event (SPEC 8): it reads the event id from its path.
+    cfg.route("/ops/{event_id}", web::get().to(ops));
     cfg.route(
         "/favicon.ico",
         web::get().to(|| async { HttpResponse::NoContent().finish() }),
@@ -83,6 +90,15 @@ async fn serve(req: actix_web::HttpRequest) -> HttpResponse {
 /// with its own token; an order that is not the caller's is the API's 404, not this route's).
 async fn track() -> HttpResponse {
     match lookup("/track") {
+        Some(a) => respond(a),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// `/ops/{event_id}`: the operator page, whatever the id (the page asks the API for the event
+/// with its own token; an event it may not watch is the API's answer, not this route's).
+async fn ops() -> HttpResponse {
+    match lookup("/ops") {
         Some(a) => respond(a),
         None => HttpResponse::NotFound().finish(),
     }

@@ -341,6 +341,25 @@ test('rooms joined by hand are joined again with since after a reconnect', async
   rp.close();
 });
 
+test('a room joined from the welcome handler is joined once, and resumed once after a reconnect', async () => {
+  const { rp, clock, sockets } = client();
+  rp.on('welcome', () => {
+    if (!rp.rooms().includes('event:E1')) rp.join('event:E1').catch(() => {});
+  });
+  rp.connect();
+  sockets[0].accept();
+  const joins = (s) => s.sent.filter((m) => m.type === 'join');
+  assert.equal(joins(sockets[0]).length, 1);
+  assert.ok(joins(sockets[0])[0].ref, 'the join sent is the one whose answer the page awaits');
+  sockets[0].receive({ type: 'ack', ref: joins(sockets[0])[0].ref, room: 'event:E1' });
+  sockets[0].receive({ type: 'joined', room: 'event:E1', seq: 2 });
+  sockets[0].drop();
+  await clock.advance(375);
+  sockets[1].accept();
+  assert.deepEqual(joins(sockets[1]).map((m) => [m.room, m.since]), [['event:E1', 2]]);
+  rp.close();
+});
+
 test('send: resolved by the ack, rejected by the error, with a ref each', async () => {
   const { rp, sockets } = client();
   rp.connect();
