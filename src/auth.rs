@@ -515,33 +515,6 @@ mod tests {
     }
 
     #[test]
-    fn event_rooms_are_the_staffs_the_matching_observers_and_the_named_events_bearers() {
-        let none = OrderParties::default();
-        let e1 = Room::Event("E1".into());
-        let e2 = Room::Event("E2".into());
-        let mut op = Claims::new("op", Role::Operator, None, "default", 60);
-        assert!(default_rooms(&op).is_empty());
-        assert!(!may_join(&op, &e1, none));
-        op.events = Some(vec!["E1".into()]);
-        assert!(may_join(&op, &e1, none) && !may_join(&op, &e2, none));
-        assert!(!may_join(&op, &Room::Dispatch, none));
-        let mut sensor = Claims::new("cam", Role::Sensor, None, "default", 60);
-        sensor.events = Some(vec!["*".into()]);
-        assert!(may_join(&sensor, &e2, none));
-        let mut driver = Claims::new("d", Role::Driver, Some("D1".into()), "default", 60);
-        driver.events = Some(vec!["E2".into()]);
-        assert!(may_join(&driver, &e2, none) && !may_join(&driver, &e1, none));
-        for role in [Role::Admin, Role::Dispatcher] {
-            assert!(Claims::new("s", role, None, "default", 60).may_watch_event("E9"));
-        }
-        let mut o = Claims::new("o", Role::Observer, None, "default", 60);
-        o.events = Some(vec!["E1".into()]);
-        assert!(!may_join(&o, &e1, none), "an observer goes by its patterns");
-        o.rooms = Some(vec!["event:*".into()]);
-        assert!(may_join(&o, &e2, none));
-    }
-
-    #[test]
     fn a_customer_or_partner_token_without_its_id_is_unauthorized() {
         let keys = TokenKeys::from_settings(&settings()).unwrap();
         for role in [Role::Customer, Role::Partner] {

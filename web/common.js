@@ -182,6 +182,39 @@ export function notify(kind, title, ...lines) {
   return item;
 }
 
+/** Takes a token from the link's fragment (`#token=…`, never sent to a server) into this tab. */
+export function tokenFromLink(errorTarget) {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (!hash.get('token')) return;
+  try {
+    useToken(hash.get('token'));
+  } catch (e) {
+    if (errorTarget) errorTarget.textContent = e.message;
+  }
+  history.replaceState(null, '', location.pathname);
+}
+
+/**
+ * The sign-in of a page that a link may open signed in: Sign out, a token from the link, the
+ * sign-in form (`buildLogin(form)`: the dev login's body), or the token this tab holds. Once
+ * signed in, `#signin` hides, `panel` shows and `start(token)` runs.
+ */
+export function signedInPage(panel, buildLogin, start) {
+  const go = (token) => {
+    $('#signin').hidden = true;
+    $(panel).hidden = false;
+    start(token);
+  };
+  $('#sign-out').addEventListener('click', () => {
+    signOut();
+    location.reload();
+  });
+  tokenFromLink($('.signin-error'));
+  signIn($('#signin-form'), buildLogin, go);
+  const token = storedToken();
+  if (token) go(token);
+}
+
 /** Wires the sign-in form: `onToken(token)` once this tab has a token. */
 export function signIn(form, buildLogin, onToken) {
   const error = $('.signin-error', form);

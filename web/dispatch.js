@@ -64,11 +64,14 @@ function driverOrders(id) {
 // ---- rendering ---------------------------------------------------------------------------------
 
 function renderAll() {
+  const focused = document.activeElement;
   renderCounts();
   renderDrivers();
   renderOrders();
   renderIncidents();
   renderMap();
+  // A row moved into its place loses the focus it held: give it back.
+  if (focused && focused !== document.activeElement && focused.isConnected && !focused.disabled) focused.focus();
 }
 
 function renderCounts() {
@@ -119,8 +122,10 @@ function renderOrders() {
   const tbody = $('#orders tbody');
   const list = [...orders.values()].sort((a, b) =>
     Number(OPEN.has(b.status)) - Number(OPEN.has(a.status)) || a.id.localeCompare(b.id));
-  for (const o of list) {
+  for (const [i, o] of list.entries()) {
     const tr = rowFor(tbody, o.id, () => buildOrderRow(o.id));
+    // In sorted order, moving only a row out of its place (a move takes the focus off it).
+    if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i]);
     const [, status, driver, priority, eta] = tr.children;
     status.replaceChildren(el('span', { class: `badge ${o.status}`, text: STATUS_WORDS[o.status] || o.status }));
     driver.textContent = o.driver_id || '—';
@@ -133,7 +138,6 @@ function renderOrders() {
         el('option', { value: d.id, text: `${d.id} ${d.name} (${d.status})` })));
     select.value = [...select.options].some((op) => op.value === chosen) ? chosen : '';
     tr.querySelector('button').disabled = !OPEN.has(o.status);
-    tbody.append(tr); // Keeps the sorted order.
   }
 }
 

@@ -4,9 +4,9 @@
 // its default room `reporter:<sub>`. Opened with a reporter's token (in the link's fragment, or
 // signed in with the dev login).
 
-import { $, el, svg, place, clock, storedToken, signOut, signIn, connect } from '/assets/common.js';
+import { $, el, svg, place, clock, signedInPage, connect } from '/assets/common.js';
 import {
-  TYPES, SEVERITIES, STATUS_WORDS, headline, shortId, badge, tokenFromLink,
+  TYPES, SEVERITIES, STATUS_WORDS, headline, shortId, badge,
 } from '/assets/emergency-words.js';
 import * as state from '/assets/emergency-state.js';
 
@@ -196,8 +196,6 @@ async function reload() {
 }
 
 function start(token) {
-  $('#signin').hidden = true;
-  $('#reporting').hidden = false;
   rp = connect(token);
   window.rallypoint = rp; // For the console and the browser tests.
   listen();
@@ -209,17 +207,10 @@ function init() {
   for (const [value, text] of TYPES) $('#type').append(el('option', { value, text }));
   for (const [value, text] of SEVERITIES) $('#severity').append(el('option', { value, text }));
   $('#severity').value = 'high';
-  $('#sign-out').addEventListener('click', () => {
-    signOut();
-    location.reload();
-  });
   $('#locate').addEventListener('click', locate);
   $('#report-form').addEventListener('submit', report);
   wirePick();
-  tokenFromLink($('.signin-error'));
-  signIn($('#signin-form'), (form) => ({ sub: $('#reporter-id', form).value.trim(), role: 'reporter' }), start);
-  const token = storedToken();
-  if (token) start(token);
+  signedInPage('#reporting', (form) => ({ sub: $('#reporter-id', form).value.trim(), role: 'reporter' }), start);
 }
 
 init();

@@ -4,10 +4,10 @@
 // the browser tests. Staff only; reloads over REST on each (re)connect and `resync`.
 
 import {
-  $, el, svg, titled, plane, place, storedToken, signOut, signIn, connect,
+  $, el, svg, titled, plane, place, signedInPage, connect,
 } from '/assets/common.js';
 import {
-  UNIT_WORDS, UNIT_TYPES, STATUS_WORDS, headline, shortId, toast, tokenFromLink,
+  UNIT_WORDS, UNIT_TYPES, STATUS_WORDS, headline, shortId, toast,
 } from '/assets/emergency-words.js';
 import * as state from '/assets/emergency-state.js';
 
@@ -139,8 +139,6 @@ function listen() {
 }
 
 function start(token) {
-  $('#signin').hidden = true;
-  $('#tracking').hidden = false;
   rp = connect(token);
   window.rallypoint = rp; // For the console and the browser tests.
   listen();
@@ -148,18 +146,7 @@ function start(token) {
   render();
 }
 
-function init() {
-  $('#sign-out').addEventListener('click', () => {
-    signOut();
-    location.reload();
-  });
-  tokenFromLink($('.signin-error'));
-  signIn($('#signin-form'), (form) => ({
-    sub: $('#user', form).value.trim() || 'dispatch-1',
-    role: $('#role', form).value,
-  }), start);
-  const token = storedToken();
-  if (token) start(token);
-}
-
-init();
+signedInPage('#tracking', (form) => ({
+  sub: $('#user', form).value.trim() || 'dispatch-1',
+  role: $('#role', form).value,
+}), start);

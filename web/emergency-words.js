@@ -1,7 +1,7 @@
 // The emergency pages' words (SPEC 9): the protocol's values as people read them, and the small
-// helpers the three pages share (the toasts, a token in the link).
+// helpers the three pages share (the toasts).
 
-import { $, el, clock, useToken } from '/assets/common.js';
+import { $, el, clock } from '/assets/common.js';
 
 /** Emergency types, in the order the report form offers them. */
 export const TYPES = [
@@ -86,16 +86,4 @@ export function toast(kind, title, text) {
   while (list.children.length > 6) list.lastElementChild.remove();
   setTimeout(() => item.remove(), 60000);
   return item;
-}
-
-/** Takes a token from the link's fragment (`#token=…`, never sent to a server) into this tab. */
-export function tokenFromLink(errorTarget) {
-  const hash = new URLSearchParams(location.hash.slice(1));
-  if (!hash.get('token')) return;
-  try {
-    useToken(hash.get('token'));
-  } catch (e) {
-    if (errorTarget) errorTarget.textContent = e.message;
-  }
-  history.replaceState(null, '', location.pathname);
 }

@@ -4,9 +4,9 @@
 // follows the `dispatch` room, so it never needs a refresh, and reloads over REST on each
 // (re)connect and `resync` (the room's resume brings what came meanwhile).
 
-import { $, el, place, clock, storedToken, signOut, signIn, connect } from '/assets/common.js';
+import { $, el, place, clock, signedInPage, connect } from '/assets/common.js';
 import {
-  STATUS_WORDS, UNIT_WORDS, UNIT_TYPES, headline, shortId, badge, toast, tokenFromLink,
+  STATUS_WORDS, UNIT_WORDS, UNIT_TYPES, headline, shortId, badge, toast,
 } from '/assets/emergency-words.js';
 import * as state from '/assets/emergency-state.js';
 
@@ -17,9 +17,12 @@ let rp = null;
 /** Redraws; a unit that only moved changes the units table alone (so a unit being chosen in a
  *  row's list is not disturbed by every position). */
 function renderAll(why) {
+  const focused = document.activeElement;
   renderCounts();
   if (why !== 'moved') renderEmergencies();
   renderUnits();
+  // A row moved into its place loses the focus it held: give it back.
+  if (focused && focused !== document.activeElement && focused.isConnected && !focused.disabled) focused.focus();
 }
 
 function renderCounts() {
@@ -54,8 +57,10 @@ function renderEmergencies() {
   const list = state.sortedEmergencies();
   $('#no-emergencies').hidden = list.length > 0;
   const available = state.sortedUnits().filter((u) => state.unitStatus(u.unit_id) === 'AVAILABLE');
-  for (const e of list) {
+  for (const [i, e] of list.entries()) {
     const tr = rowFor(tbody, e.request_id, () => buildRow(e.request_id));
+    // In sorted order, moving only a row out of its place (a move takes the focus off it).
+    if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i]);
     tr.dataset.emergency = e.request_id;
     tr.dataset.status = e.status;
     tr.dataset.unit = e.unit_id || '';
@@ -84,7 +89,6 @@ function renderEmergencies() {
     tr.querySelector('.do-dispatch').disabled = !pending;
     tr.querySelector('.do-complete').disabled = e.status !== 'ASSIGNED';
     tr.querySelector('.do-cancel').disabled = !state.OPEN.has(e.status);
-    tbody.append(tr); // Keeps the sorted order.
   }
 }
 
@@ -181,8 +185,6 @@ function listen() {
 }
 
 function start(token) {
-  $('#signin').hidden = true;
-  $('#dashboard').hidden = false;
   rp = connect(token);
   window.rallypoint = rp; // For the console and the browser tests.
   listen();
@@ -190,18 +192,7 @@ function start(token) {
   renderAll();
 }
 
-function init() {
-  $('#sign-out').addEventListener('click', () => {
-    signOut();
-    location.reload();
-  });
-  tokenFromLink($('.signin-error'));
-  signIn($('#signin-form'), (form) => ({
-    sub: $('#user', form).value.trim() || 'dispatch-1',
-    role: $('#role', form).value,
-  }), start);
-  const token = storedToken();
-  if (token) start(token);
-}
-
-init();
+signedInPage('#dashboard', (form) => ({
+  sub: $('#user', form).value.trim() || 'dispatch-1',
+  role: $('#role', form).value,
+}), start);

@@ -5,7 +5,7 @@
 
 import {
   $, el, svg, titled, plane,
-  storedToken, signOut, signIn, connect, useToken,
+  storedToken, signOut, signIn, connect, tokenFromLink,
 } from '/assets/common.js';
 
 const STEPS = [
@@ -186,15 +186,7 @@ function init() {
     return;
   }
   // A link from the shop may carry the token in its fragment (never sent to any server).
-  const hash = new URLSearchParams(location.hash.slice(1));
-  if (hash.get('token')) {
-    try {
-      useToken(hash.get('token'));
-    } catch (e) {
-      $('.signin-error').textContent = e.message;
-    }
-    history.replaceState(null, '', location.pathname);
-  }
+  tokenFromLink($('.signin-error'));
   signIn($('#signin-form'), (form) => {
     const id = $('#customer-id', form).value.trim();
     return { sub: `customer-${id}`, role: 'customer', customer_id: id };

@@ -1,6 +1,7 @@
 // The driver console's emergency card, for a unit (SPEC 9): an `emergency_assigned` in its own
 // room `driver:<id>` shows loud (the card, a red notification, a vibration where the phone can)
-// with what and where, and a Complete button sending `complete_emergency`. The emergency's id is
+// with what and where, and a Complete button sending `complete_emergency`; an authority's
+// completion or cancel (`emergency_updated` in the same room) clears it. The emergency's id is
 // kept in the tab, so a reload asks `GET /api/v1/emergencies/{id}` whether it is still on.
 
 import { $, place, clock, notify } from '/assets/common.js';
@@ -15,6 +16,7 @@ let current = null;
 export function setup(client) {
   rp = client;
   rp.on('emergency_assigned', (m) => assigned(m.data));
+  rp.on('emergency_updated', (m) => ended(m.data));
   rp.on('welcome', (w) => {
     if (w.role === 'driver') refresh();
   });
@@ -37,6 +39,15 @@ function assigned(e) {
   }
 }
 
+/** An authority completed or cancelled this unit's emergency: the card says so and clears. */
+function ended(change) {
+  const e = change?.emergency;
+  if (!e || !current || current.request_id !== e.request_id) return;
+  if (change.action !== 'completed' && change.action !== 'cancelled') return;
+  over(`${headline(e)} was ${change.action} by dispatch at ${clock(e.updated_at)}: you are available again.`);
+  render();
+}
+
 async function refresh() {
   const id = sessionStorage.getItem(KEY);
   if (!id) return;
@@ -45,8 +56,10 @@ async function refresh() {
     if (e.status === 'ASSIGNED') current = e;
     else over(`${headline(e)} is ${STATUS_WORDS[e.status] || e.status}.`);
     render();
-  } catch {
-    // Not this unit's any more, or out of reach: the next welcome asks again.
+  } catch (err) {
+    // Another driver's (a sign-in as someone else in this tab) or gone: forget it. Out of reach:
+    // the next welcome asks again.
+    if (err.code === 'forbidden' || err.code === 'not_found') over('');
   }
 }
 

@@ -48,17 +48,29 @@ pub fn assigned(e: &Emergency, unit: &Unit) -> Vec<Publication> {
     ]
 }
 
-/// `e` completed or cancelled: `emergency_updated`, and the unit it freed (if any) back to
+/// `e` completed or cancelled: `emergency_updated` (to the unit's own room too, so a unit whose
+/// emergency an authority ended stops going there), and the unit it freed (if any) back to
 /// `AVAILABLE` (or `OFFLINE`).
 pub fn finished(e: &Emergency, action: EmergencyAction, unit: Option<&Unit>) -> Vec<Publication> {
-    let mut out = vec![updated(e, action, unit)];
+    let mut rooms = followers(e);
+    rooms.extend(unit.map(|u| Room::Driver(u.unit_id.clone())));
+    let mut out = vec![updated_in(rooms, e, action, unit)];
     out.extend(unit.map(|u| unit_status(u, &e.request_id)));
     out
 }
 
 fn updated(e: &Emergency, action: EmergencyAction, unit: Option<&Unit>) -> Publication {
+    updated_in(followers(e), e, action, unit)
+}
+
+fn updated_in(
+    rooms: Vec<Room>,
+    e: &Emergency,
+    action: EmergencyAction,
+    unit: Option<&Unit>,
+) -> Publication {
     Publication::to_all(
-        followers(e),
+        rooms,
         ServerMsg::EmergencyUpdated {
             data: EmergencyChange {
                 action,
@@ -169,6 +181,21 @@ mod tests {
             v["data"],
             serde_json::json!({"unit_id":"A1","status":"DISPATCHED","emergency_id":"E1"})
         );
+    }
+
+    #[test]
+    fn an_end_tells_the_unit_it_freed_in_its_own_room() {
+        let got = rooms(&finished(
+            &emergency(),
+            EmergencyAction::Completed,
+            Some(&unit(UnitStatus::Available)),
+        ));
+        assert_eq!(got[0].0, "emergency_updated");
+        assert_eq!(
+            got[0].1,
+            vec!["dispatch", "unit_tracking", "reporter:rep", "driver:A1"]
+        );
+        assert_eq!(got[1].0, "unit_status_update");
     }
 
     #[test]

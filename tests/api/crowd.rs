@@ -94,6 +94,27 @@ async fn events_take_zones_with_thresholds_and_refuse_one_above_capacity(db: Tes
         .get_json("/api/v1/events/E9", Some(&app.admin_token()))
         .await;
     assert_eq!(status, 404);
+    // Bounds outside the world or upside down, a zone named twice, no zone: 400, nothing stored.
+    let zone = |id: &str, south: f64, north: f64| {
+        json!({"id": id, "name": "z", "capacity": 10,
+               "bounds": {"south": south, "west": 1.0, "north": north, "east": 2.0}})
+    };
+    for zones in [
+        json!([zone("Z", 1.0, 95.0)]),
+        json!([zone("Z", 2.0, 1.0)]),
+        json!([zone("Z", 1.0, 2.0), zone("Z", 1.0, 2.0)]),
+        json!([]),
+    ] {
+        let body = json!({"id": "E9", "name": "x", "zones": zones});
+        let (status, err) = app
+            .post_json("/api/v1/events", &body, &app.admin_token())
+            .await;
+        assert_eq!(status, 400, "{body}: {err}");
+    }
+    let (status, _) = app
+        .get_json("/api/v1/events/E9", Some(&app.admin_token()))
+        .await;
+    assert_eq!(status, 404);
     // The same id twice: 409. Only admins create; another event's operator may not read.
     let (status, _) = app
         .post_json(

@@ -58,3 +58,38 @@ async fn event_rooms_admit_the_events_named_and_refuse_the_others(db: TestDb) {
     a.assert_alive().await;
 }
 on_both_backends!(event_rooms_admit_the_events_named_and_refuse_the_others);
+
+async fn over_socket_io_an_event_room_is_joined_by_query_and_alerts_carry_their_data(db: TestDb) {
+    use crate::socketio::{next_text, send, ws_connect};
+    let app = crate::helpers::spawn_app(db).await;
+    crate::crowd::create_event(&app, "E1").await;
+    let op = event_token(&app, "op-1", Role::Operator, &["E1"]);
+    let mut s = ws_connect(&app, "EIO=4&transport=websocket&eventId=E1").await;
+    assert!(next_text(&mut s).await.starts_with('0'), "the open packet");
+    send(&mut s, &format!("40{{\"token\":\"{op}\"}}")).await;
+    let cam = event_token(&app, "cam-1", Role::Sensor, &["E1"]);
+    let mut asked = false;
+    let alert = loop {
+        let t = next_text(&mut s).await;
+        // Once in `event:E1` (its `joined`), a count over the threshold.
+        if !asked && t.starts_with("42[\"joined\"") && t.contains("event:E1") {
+            asked = true;
+            let (status, v) = crate::crowd::count(&app, &cam, "E1", "Z1", "A", 35).await;
+            assert_eq!(status, 200, "{v}");
+        }
+        if let Some(rest) = t.strip_prefix("42") {
+            let args: Vec<serde_json::Value> = serde_json::from_str(rest).expect("an event");
+            if args[0] == "alert:new" {
+                break args[1].clone();
+            }
+        }
+    };
+    assert!(asked, "joined before the alert");
+    assert_eq!(
+        alert["type"], "overcrowding",
+        "the payload is `data`: {alert}"
+    );
+    assert_eq!(alert["zoneId"], "Z1");
+    assert_eq!(alert["severity"], "warning");
+}
+on_both_backends!(over_socket_io_an_event_room_is_joined_by_query_and_alerts_carry_their_data);

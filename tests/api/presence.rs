@@ -147,7 +147,9 @@ async fn a_failed_offline_commit_is_tried_again_until_the_driver_is_offline() {
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let holder = std::thread::spawn(move || {
         let mut conn = diesel::SqliteConnection::establish(&url).expect("the test's connection");
-        conn.batch_execute("BEGIN EXCLUSIVE")
+        // The server may be writing at this moment (the driver's last commits, the janitor): wait
+        // for it as the server's own connections do.
+        conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN EXCLUSIVE")
             .expect("the exclusive lock");
         locked_tx.send(()).expect("the test waits");
         std::thread::sleep(Duration::from_millis(6500));

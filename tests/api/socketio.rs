@@ -61,9 +61,9 @@ fn code_of(body: &str) -> i64 {
         .expect("a code")
 }
 
-type Socket = Framed<awc::BoxedSocket, ws::Codec>;
+pub type Socket = Framed<awc::BoxedSocket, ws::Codec>;
 
-async fn ws_connect(app: &TestApp, query: &str) -> Socket {
+pub async fn ws_connect(app: &TestApp, query: &str) -> Socket {
     let url = format!("ws://127.0.0.1:{}/socket.io/?{query}", app.port);
     let (_, framed) = awc::Client::default()
         .ws(url)
@@ -74,7 +74,7 @@ async fn ws_connect(app: &TestApp, query: &str) -> Socket {
 }
 
 /// The next text frame (pings from the transport answered).
-async fn next_text(s: &mut Socket) -> String {
+pub async fn next_text(s: &mut Socket) -> String {
     loop {
         let frame = tokio::time::timeout(WAIT, s.next())
             .await
@@ -90,7 +90,7 @@ async fn next_text(s: &mut Socket) -> String {
     }
 }
 
-async fn send(s: &mut Socket, text: &str) {
+pub async fn send(s: &mut Socket, text: &str) {
     s.send(ws::Message::Text(text.to_string().into()))
         .await
         .expect("sent");

@@ -72,6 +72,11 @@ async fn a_unit_completes_from_its_own_session_or_staff_over_rest_and_is_free_ag
     );
     desk.find(|m| about(m, "unit_status_update", &next) && m["data"]["status"] == "AVAILABLE")
         .await;
+    // The unit hears that staff completed it, in its own room, so it stops going there.
+    let told = amb
+        .find(|m| about(m, "emergency_updated", &next) && m["data"]["action"] == "completed")
+        .await;
+    assert_eq!(told["room"], "driver:AMB-1", "{told}");
     assert_eq!(read(&app, &next).await["status"], "COMPLETED");
 }
 on_both_backends!(a_unit_completes_from_its_own_session_or_staff_over_rest_and_is_free_again);
@@ -81,7 +86,7 @@ async fn a_cancel_frees_the_unit_and_a_finished_emergency_stays_finished(db: Tes
     let staff = app.dispatcher_token();
     let rep = reporter_token(&app, "rep-1");
     let mut desk = app.ws(&staff).await;
-    let _pol = unit(&app, "POL-1", "police", 0.01).await;
+    let mut pol = unit(&app, "POL-1", "police", 0.01).await;
 
     let pending = created(&app, &rep, "police", "low").await;
     let (status, e) = step(&app, &pending, "cancel", json!({}), &rep).await;
@@ -114,6 +119,16 @@ async fn a_cancel_frees_the_unit_and_a_finished_emergency_stays_finished(db: Tes
         .find(|m| about(m, "unit_status_update", &assigned) && m["data"]["status"] == "AVAILABLE")
         .await;
     assert_eq!(freed["data"]["unit_id"], "POL-1");
+    // The unit hears of the cancel in its own room, and of nothing about the one it never had.
+    let told = pol
+        .find(|m| m["type"] == "emergency_updated" && m["room"] == "driver:POL-1")
+        .await;
+    assert_eq!(
+        told["data"]["emergency"]["request_id"],
+        json!(assigned),
+        "{told}"
+    );
+    assert_eq!(told["data"]["action"], "cancelled", "{told}");
     let again = created(&app, &staff, "police", "low").await;
     let (status, e) = step(&app, &again, "dispatch", json!({}), &staff).await;
     assert_eq!(

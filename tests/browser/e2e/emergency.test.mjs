@@ -190,6 +190,10 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
   assert.match(await a1.page.locator('#unit-emergency').innerText(), /Runner collapsed by the fountain[\s\S]*48\.859/);
   await a1.page.locator('.note-emergency', { hasText: 'Emergency: Medical · High' }).waitFor({ timeout: WAIT });
   assert.equal(await a2.page.locator('#unit-emergency').isHidden(), true, 'the other unit is not told');
+  // A reload of the unit's console keeps the card (it asks the API whether it is still on).
+  await a1.page.reload();
+  await a1.page.locator('#connection[data-state="connected"]').waitFor({ timeout: WAIT });
+  await a1.page.locator('#unit-emergency', { hasText: 'Emergency assigned: Medical · High' }).waitFor({ timeout: WAIT });
 
   await screenshot(map.page, 'emergency-units');
 
@@ -248,6 +252,9 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
     await rowIs(d.page, second.request_id, 'ASSIGNED', 'UNIT-A2');
     await unitIs(d.page, 'UNIT-A2', 'DISPATCHED');
   }
+  // Still there once every message of the step has redrawn the table.
+  assert.equal(await desk2.page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
+    `Complete emergency ${short2}`, 'redraws keep the focus');
   await mineIs(rep.page, second.request_id, 'ASSIGNED', 'Help is on the way: UNIT-A2');
   await a2.page.locator('#unit-emergency', { hasText: 'Emergency assigned: Accident · Medium' }).waitFor({ timeout: WAIT });
   await map.page.locator(`#map line.dispatch-line[data-unit="UNIT-A2"][data-emergency="${second.request_id}"]`)
@@ -260,6 +267,10 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
     await unitIs(d.page, 'UNIT-A2', 'AVAILABLE');
   }
   await mineIs(rep.page, second.request_id, 'COMPLETED', 'Completed by UNIT-A2');
+  // The unit's console hears it in its own room: the card says so, Complete is off.
+  await a2.page.locator('#unit-emergency-result', { hasText: 'Accident · Medium was completed by dispatch' })
+    .waitFor({ timeout: WAIT });
+  assert.equal(await a2.page.getByRole('button', { name: 'Complete emergency' }).isDisabled(), true);
   assert.deepEqual(await shown(desk2.page), await shown(desk1.page), 'both dashboards show the same');
 
   // A chosen unit rather than the nearest: the demo's fire gets UNIT-A1, though UNIT-A2 is nearer.
@@ -291,6 +302,8 @@ test('emergencies: created, dispatched and completed, followed live by dashboard
     await unitIs(d.page, 'UNIT-A1', 'AVAILABLE');
     await d.page.locator('#toasts .toast-cancelled', { hasText: 'Fire · Medium' }).waitFor({ timeout: WAIT });
   }
+  await a1.page.locator('#unit-emergency-result', { hasText: 'Fire · Medium was cancelled by dispatch' })
+    .waitFor({ timeout: WAIT });
   assert.equal(await row(desk2.page, fire.request_id).getByRole('button', { name: /^Dispatch/ }).isDisabled(), true);
   await map.page.waitForFunction((id) => !document.querySelector('#map line.dispatch-line')
     && !document.querySelector(`#map g.emergency-marker[data-emergency="${id}"]`), fire.request_id, { timeout: WAIT });
@@ -366,6 +379,28 @@ test('the emergency pages are labelled, in a sensible focus order, and the pin m
       const lat = Number(await page.getByLabel('Latitude').inputValue());
       assert.ok(Math.abs(lat - 48.85) < 0.01, `the tap picked a place near the map's centre (${lat})`);
     }
+    assertClean(page);
+    await context.close();
+  }
+});
+
+test('a link carrying a token opens the emergency pages signed in, and takes the token out of the address bar', async () => {
+  const login = async (body) => (await (await fetch(`${server.base}/api/v1/dev/login`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  })).json()).token;
+  const admin = await login({ sub: 'link-admin', role: 'admin' });
+  const reporterToken = await login({ sub: 'link-reporter', role: 'reporter' });
+  for (const [path, token, who] of [
+    ['/emergency', admin, 'Signed in as link-admin (admin)'],
+    ['/emergency/units', admin, 'Signed in as link-admin (admin)'],
+    ['/emergency/report', reporterToken, 'Signed in as link-reporter'],
+  ]) {
+    const context = await browser.newContext({ viewport: PHONE });
+    const page = watch(await context.newPage(), path);
+    await page.goto(`${server.base}${path}#token=${token}`);
+    await page.locator('#whoami', { hasText: who }).waitFor({ timeout: WAIT });
+    assert.equal(new URL(page.url()).hash, '', `${path}: the token is gone from the address bar`);
+    assert.equal(await page.locator('#signin').isHidden(), true);
     assertClean(page);
     await context.close();
   }

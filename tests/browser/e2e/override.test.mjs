@@ -88,3 +88,21 @@ test('the pages can be used with the keyboard and every control has a label', as
   assert.ok(reached.includes('report-kind'), reached.join(', '));
   await context.close();
 });
+
+test('a redraw keeps the keyboard focus where the dispatcher is', async () => {
+  const desk = await dashboard(browser, server.base);
+  const select = desk.page.getByLabel('New driver for order ORD-1002');
+  await select.focus();
+  // A new order (sorted among the rows) redraws every table.
+  const created = await server.api('POST', '/api/v1/orders', {
+    id: 'ORD-3001',
+    pickup: { lat: 48.8600, lng: 2.3450 },
+    dropoff: { lat: 48.8700, lng: 2.3300 },
+    priority: 'low',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await desk.page.locator('#orders tbody tr[data-key="ORD-3001"]').waitFor({ timeout: WAIT });
+  assert.equal(await desk.page.evaluate(() => document.activeElement?.id), 'override-ORD-1002',
+    'the focus stayed on the list the dispatcher was on');
+  assertClean(desk.page);
+});

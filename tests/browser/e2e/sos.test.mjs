@@ -34,6 +34,23 @@ function countSos(page) {
   return sent;
 }
 
+/**
+ * Holds (`press`) until the page has sent its `n`-th SOS, then lets go (`release`): on a loaded
+ * machine the page's 1.5 s timer may fire late, so the hold lasts until it has fired rather than
+ * a fixed time. Asserts that the SOS took at least the 1.5 s hold.
+ */
+async function holdUntilSent(sent, n, press, release) {
+  const started = Date.now();
+  await press();
+  const deadline = started + WAIT;
+  while (sent.length < n) {
+    assert.ok(Date.now() < deadline, `no SOS sent while held for ${WAIT} ms`);
+    await sleep(50);
+  }
+  assert.ok(Date.now() - started >= 1500, `sent after ${Date.now() - started} ms, before the 1.5 s hold`);
+  await release();
+}
+
 async function openAlerts() {
   const res = await server.api('GET', '/api/v1/sos?open=true');
   assert.equal(res.status, 200);
@@ -82,10 +99,10 @@ test('SOS: a tap sends nothing, a hold sends one, the dashboards show it and Res
 
   // A hold: the ring fills, then one SOS with the position and the message.
   await bob.page.getByLabel('Message').fill('Followed by a car, stopping at the pharmacy');
-  await bob.page.mouse.down();
-  await bob.page.locator('#sos.holding').waitFor({ timeout: WAIT });
-  await sleep(1800);
-  await bob.page.mouse.up();
+  await holdUntilSent(sent, 1, async () => {
+    await bob.page.mouse.down();
+    await bob.page.locator('#sos.holding').waitFor({ timeout: WAIT });
+  }, () => bob.page.mouse.up());
   const result = bob.page.locator('#sos-result.confirmed');
   await result.waitFor({ timeout: WAIT });
   assert.match(await result.innerText(), /SOS sent at .*dispatch has your position \(48\.86\d+, 2\.34\d+\)/);
@@ -121,9 +138,7 @@ test('SOS: a tap sends nothing, a hold sends one, the dashboards show it and Res
   await bob.page.keyboard.up(' ');
   await sleep(1500);
   assert.equal(sent.length, 1, 'a short key press sent an SOS');
-  await bob.page.keyboard.down(' ');
-  await sleep(1800);
-  await bob.page.keyboard.up(' ');
+  await holdUntilSent(sent, 2, () => bob.page.keyboard.down(' '), () => bob.page.keyboard.up(' '));
   await bob.page.locator('#sos-result.confirmed').waitFor({ timeout: WAIT });
   assert.equal(sent.length, 2);
   const both = await openAlerts();
