@@ -4,8 +4,7 @@
 // (joined once; the client resumes it with `since` after a reconnect) and loaded over REST on
 // every (re)connect and `resync`.
 
-import { $, el, clock, storedToken, signOut, signIn, connect } from '/assets/common.js';
-import { tokenFromLink } from '/assets/emergency-words.js';
+import { $, el, clock, connect, signedInPage } from '/assets/common.js';
 import { drawMap } from '/assets/ops-map.js';
 
 const EVENT_ID = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -337,8 +336,6 @@ function listen() {
 }
 
 function start(token) {
-  $('#signin').hidden = true;
-  $('#ops').hidden = false;
   rp = connect(token);
   window.rallypoint = rp; // For the console and the browser tests.
   listen();
@@ -354,18 +351,11 @@ function init() {
     $('#signin-form button[type=submit]').disabled = true;
     return;
   }
-  $('#sign-out').addEventListener('click', () => {
-    signOut();
-    location.reload();
-  });
-  tokenFromLink($('.signin-error'));
-  signIn($('#signin-form'), (form) => ({
+  signedInPage('#ops', (form) => ({
     sub: $('#user', form).value.trim() || 'op-1',
     role: $('#role', form).value,
     events: [EVENT_ID],
   }), start);
-  const token = storedToken();
-  if (token) start(token);
 }
 
 init();
