@@ -192,11 +192,11 @@ fn migrate_creates_the_sqlite_database_and_its_folder() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations run: 0"));
 }
 
-#[test]
-fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = rallypoint()
+/// `rallypoint demo ARGS` on a free port, its data and database in `dir`, its stdout piped.
+fn spawn_demo(dir: &tempfile::TempDir, args: &[&str]) -> std::process::Child {
+    rallypoint()
         .arg("demo")
+        .args(args)
         .env("RALLYPOINT_SERVER__BIND", "127.0.0.1:0")
         .env("RALLYPOINT_SERVER__DATA_DIR", dir.path())
         .env(
@@ -206,7 +206,13 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_demo(&dir, &[]);
     let stdout = child.stdout.take().unwrap();
     let mut health = None;
     let mut pages = Vec::new();
@@ -427,18 +433,7 @@ fn demo_serves_the_demo_fleet_and_stops_cleanly_on_sigterm() {
 #[test]
 fn demo_simulate_moves_devices_and_counts_on_the_stadium() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = rallypoint()
-        .args(["demo", "--simulate", "--devices", "40"])
-        .env("RALLYPOINT_SERVER__BIND", "127.0.0.1:0")
-        .env("RALLYPOINT_SERVER__DATA_DIR", dir.path())
-        .env(
-            "RALLYPOINT_DATABASE__URL",
-            dir.path().join("demo.db").display().to_string(),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_demo(&dir, &["--simulate", "--devices", "40"]);
     let stdout = child.stdout.take().unwrap();
     let mut ops = None;
     let mut printed = Vec::new();
