@@ -54,7 +54,7 @@ pub async fn connect(c: Connecting) -> Result<Connected, AppError> {
         driver = Some(if hub.cluster.forwards() {
             crate::cluster::node::attach(&hub, &claims, id, deliver, leave).await?
         } else {
-            attach_here(&hub, &claims, id, deliver, leave).await?
+            attach_here(&hub, &claims, id, leave).await?
         });
     }
     let mut joined = Vec::new();
@@ -83,7 +83,6 @@ pub async fn attach_here(
     hub: &Arc<Hub>,
     claims: &Claims,
     id: SessionId,
-    deliver: Recipient<Deliver>,
     leave: Recipient<LeaveRooms>,
 ) -> Result<(DriverStatus, Vec<Order>), AppError> {
     let Some(d) = claims.driver() else {
@@ -93,7 +92,6 @@ pub async fn attach_here(
     let snapshot = addr
         .send(AttachSession {
             session_id: id,
-            recipient: deliver,
             leave,
         })
         .await?;

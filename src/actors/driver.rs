@@ -7,7 +7,7 @@
 
 use super::dispatcher::{DriverChanged, DriverMoved};
 use super::session::LeaveRooms;
-use super::{publish, Deliver, Hub};
+use super::{publish, Hub};
 use crate::db::queries::{self, commit};
 use crate::db::{self};
 use crate::error::AppError;
@@ -15,7 +15,7 @@ use crate::idempotency::{answer_ok, AnswerKey};
 use crate::protocol::*;
 use crate::telemetry::q;
 use actix::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,7 +95,6 @@ impl DriverState {
 #[rtype(result = "Driver")]
 pub struct AttachSession {
     pub session_id: SessionId,
-    pub recipient: Recipient<Deliver>,
     /// Where to tell the session to leave an order's room it may no longer be in.
     pub leave: Recipient<LeaveRooms>,
 }
@@ -160,7 +159,9 @@ pub struct GetDriver;
 pub struct DriverActor {
     hub: Arc<Hub>,
     state: DriverState,
-    sessions: HashMap<SessionId, (Recipient<Deliver>, Recipient<LeaveRooms>)>,
+    /// The sessions attached, each with where to tell it to leave an order's room (one or two:
+    /// a list).
+    sessions: Vec<(SessionId, Recipient<LeaveRooms>)>,
     /// Bumped on every attach, so a grace timer armed earlier knows it is stale.
     attach_epoch: u64,
     last_persisted: Option<Instant>,
@@ -178,7 +179,7 @@ impl DriverActor {
         DriverActor {
             hub,
             state,
-            sessions: HashMap::new(),
+            sessions: Vec::new(),
             attach_epoch: 0,
             last_persisted: None,
             location_dirty: false,
@@ -271,8 +272,17 @@ impl Handler<AttachSession> for DriverActor {
 
     fn handle(&mut self, msg: AttachSession, _: &mut Context<Self>) -> Self::Result {
         self.attach_epoch += 1;
-        self.sessions
-            .insert(msg.session_id, (msg.recipient, msg.leave));
+        match self
+            .sessions
+            .iter_mut()
+            .find(|(id, _)| *id == msg.session_id)
+        {
+            Some((_, leave)) => *leave = msg.leave,
+            None => {
+                self.sessions.reserve_exact(1);
+                self.sessions.push((msg.session_id, msg.leave));
+            }
+        }
         MessageResult(self.state.to_driver())
     }
 }
@@ -281,7 +291,10 @@ impl Handler<DetachSession> for DriverActor {
     type Result = ();
 
     fn handle(&mut self, msg: DetachSession, ctx: &mut Context<Self>) {
-        self.sessions.remove(&msg.session_id);
+        self.sessions.retain(|(id, _)| *id != msg.session_id);
+        if self.sessions.is_empty() {
+            self.sessions = Vec::new();
+        }
         if !self.sessions.is_empty() || !self.state.online {
             return;
         }
@@ -469,7 +482,7 @@ impl Handler<TakenOff> for DriverActor {
             return;
         }
         let room = Room::Order(msg.order_id);
-        for (_, leave) in self.sessions.values() {
+        for (_, leave) in &self.sessions {
             leave.do_send(LeaveRooms {
                 rooms: vec![room.clone()],
                 reason: LeftReason::Unassigned,

@@ -169,20 +169,18 @@ async fn take_lead(
         );
         std::process::exit(70);
     }
-    let mine: Vec<(SessionId, Claims, Recipient<Deliver>, Recipient<LeaveRooms>)> =
-        lock(&hub.cluster.here)
-            .drain()
-            .map(|(id, h)| (id, h.claims, h.deliver, h.leave))
-            .collect();
+    let mine: Vec<(SessionId, Claims, Recipient<LeaveRooms>)> = lock(&hub.cluster.here)
+        .drain()
+        .map(|(id, h)| (id, h.claims, h.leave))
+        .collect();
     hub.cluster.leading.store(true, Ordering::Release);
     *lock(&hub.cluster.leader) = Some(hub.node_id.clone());
     let ns = &hub.settings.cluster.namespace;
     hub.broker.listen(wire::leader_channel(ns));
     announce(&hub);
     let n = mine.len();
-    for (id, claims, deliver, leave) in mine {
-        if let Err(e) = crate::actors::connect::attach_here(&hub, &claims, id, deliver, leave).await
-        {
+    for (id, claims, leave) in mine {
+        if let Err(e) = crate::actors::connect::attach_here(&hub, &claims, id, leave).await {
             log::warn!("[CLUSTER] re-attaching session {id} here failed: {e}");
         }
     }
@@ -424,7 +422,7 @@ pub async fn attach(
     deliver: Recipient<Deliver>,
     leave: Recipient<LeaveRooms>,
 ) -> Result<(DriverStatus, Vec<Order>), AppError> {
-    let (deliver_again, leave_again) = (deliver.clone(), leave.clone());
+    let leave_again = leave.clone();
     lock(&hub.cluster.here).insert(
         session,
         Here {
@@ -443,8 +441,7 @@ pub async fn attach(
     let Some(value) = ask(hub, id, &m).await? else {
         // This node leads now (`take_lead` attached what was here; once more is harmless).
         lock(&hub.cluster.here).remove(&session);
-        let (deliver, leave) = (deliver_again, leave_again);
-        return crate::actors::connect::attach_here(hub, claims, session, deliver, leave).await;
+        return crate::actors::connect::attach_here(hub, claims, session, leave_again).await;
     };
     serde_json::from_value(value)
         .map_err(|e| AppError::internal(format!("the leader's attach answer: {e}")))

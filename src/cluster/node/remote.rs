@@ -116,14 +116,8 @@ async fn attach(
         session,
     }
     .start();
-    let attached = crate::actors::connect::attach_here(
-        hub,
-        claims,
-        local,
-        proxy.clone().recipient(),
-        proxy.recipient(),
-    )
-    .await?;
+    let attached =
+        crate::actors::connect::attach_here(hub, claims, local, proxy.recipient()).await?;
     serde_json::to_value(attached)
         .map_err(|e| crate::error::AppError::internal(format!("an attach answer: {e}")))
 }
