@@ -102,6 +102,9 @@ pub struct RealtimeSettings {
     pub history_ttl_s: i64,
     pub trim_interval_s: u64,
     pub room_idle_s: u64,
+    /// Milliseconds a room with members and nothing to do keeps its actor before it sleeps
+    /// (0: never).
+    pub room_sleep_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -385,6 +388,11 @@ impl RealtimeSettings {
     pub fn offline_grace(&self) -> Duration {
         Duration::from_millis(self.offline_grace_ms)
     }
+    /// How long a room with members and nothing to do keeps its actor; `None`: rooms never sleep.
+    pub fn room_sleep(&self) -> Option<Duration> {
+        (self.room_sleep_ms > 0).then(|| Duration::from_millis(self.room_sleep_ms))
+    }
+
     /// How long a room with no members and nothing in flight lives on.
     pub fn room_idle(&self) -> Duration {
         Duration::from_secs(self.room_idle_s)

@@ -60,6 +60,8 @@ pub struct NodeGauges {
     pub connections: usize,
     /// Room actors running.
     pub room_actors: usize,
+    /// Rooms asleep (members kept by the registry, no actor).
+    pub rooms_asleep: usize,
     /// Join replays being read outside their room's turn.
     pub room_replays_reading: usize,
 }
@@ -72,13 +74,16 @@ pub fn render(node: NodeGauges) -> Option<String> {
     let mut text = handle.render();
     let _ = write!(
         text,
-        "# HELP rallypoint_room_actors Room actors running on this node (idle ones stop after realtime.room_idle_s)\n\
+        "# HELP rallypoint_room_actors Room actors running on this node (idle ones stop after realtime.room_idle_s, quiet ones sleep after realtime.room_sleep_ms)\n\
          # TYPE rallypoint_room_actors gauge\n\
          rallypoint_room_actors {}\n\
+         # HELP rallypoint_rooms_asleep Rooms with members asleep on this node: no actor until their next message\n\
+         # TYPE rallypoint_rooms_asleep gauge\n\
+         rallypoint_rooms_asleep {}\n\
          # HELP rallypoint_room_replays_reading Join replays being read from the database on this node\n\
          # TYPE rallypoint_room_replays_reading gauge\n\
          rallypoint_room_replays_reading {}\n",
-        node.room_actors, node.room_replays_reading
+        node.room_actors, node.rooms_asleep, node.room_replays_reading
     );
     Some(text)
 }

@@ -76,6 +76,8 @@ pub struct Hub {
     history_reads: std::sync::Mutex<crate::ratelimit::PerSub>,
     /// Room actors running, for `rallypoint_room_actors`.
     pub room_actors: AtomicUsize,
+    /// Rooms asleep, for `rallypoint_rooms_asleep`.
+    pub rooms_asleep: AtomicUsize,
     /// Replays being read outside their room's turn, for `rallypoint_room_replays_reading`.
     pub room_replays_reading: AtomicUsize,
     /// The open Engine.IO sessions at `/socket.io/`.
@@ -169,6 +171,7 @@ impl Hub {
                 settings_rest_limit,
             )),
             room_actors: AtomicUsize::new(0),
+            rooms_asleep: AtomicUsize::new(0),
             room_replays_reading: AtomicUsize::new(0),
             socketio: sio::Sessions::default(),
             pid_key,

@@ -6,8 +6,13 @@
 //! retires the room only when the two agree, that is when nothing is on its way to it. It then
 //! forgets the room before stopping it, so whatever comes next starts a new one, which reads its
 //! seq from the database (every publication is stored before it is routed).
+//!
+//! And it keeps sleeping rooms (`room::Sleep`): a room with members that had nothing to do hands
+//! over its members and seq and stops; the registry keeps that record where the address was, takes
+//! a member out of it on a leave without waking the room, and wakes the room (starts its actor from
+//! the record) for anything that must be delivered.
 
-use super::room::{self, Endpoint, JoinReply, RoomActor};
+use super::room::{self, Asleep, Endpoint, JoinReply, RoomActor};
 use super::Hub;
 use crate::db::queries::commit::Published;
 use crate::error::AppError;
@@ -15,6 +20,7 @@ use crate::protocol::{LeftReason, Room, ServerMsg, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 /// Joins a session to a room (see `room::JoinRoom`).
@@ -84,27 +90,35 @@ pub struct RoomRegistry {
     rooms: HashMap<Room, RoomEntry>,
 }
 
-/// A running room and the count of messages routed to it.
+/// A room with an actor, or asleep, and the count of messages routed to its actor.
 struct RoomEntry {
-    addr: Addr<RoomActor>,
+    at: At,
     routed: u64,
 }
 
+enum At {
+    Running(Addr<RoomActor>),
+    Asleep(Box<Asleep>),
+}
+
 impl RoomEntry {
-    /// The room's address, counting one more message routed to it.
-    fn route(&mut self) -> &Addr<RoomActor> {
-        self.routed += 1;
-        &self.addr
+    /// The running room's address, counting one more message routed to it.
+    fn route(&mut self) -> Option<Addr<RoomActor>> {
+        match &self.at {
+            At::Running(addr) if addr.connected() => {
+                self.routed += 1;
+                Some(addr.clone())
+            }
+            _ => None,
+        }
     }
 }
 
 impl RoomRegistry {
-    /// The room's actor, started if need be, counting one message routed to it.
+    /// The room's actor, started (or woken) if need be, counting one message routed to it.
     fn room(&mut self, room: &Room) -> Result<Addr<RoomActor>, AppError> {
-        if let Some(r) = self.rooms.get_mut(room) {
-            if r.addr.connected() {
-                return Ok(r.route().clone());
-            }
+        if let Some(addr) = self.awake(room) {
+            return Ok(addr);
         }
         let hub: Arc<Hub> = self
             .hub
@@ -117,19 +131,89 @@ impl RoomRegistry {
         self.rooms.insert(
             room.clone(),
             RoomEntry {
-                addr: addr.clone(),
+                at: At::Running(addr.clone()),
                 routed: 1,
             },
         );
         Ok(addr)
     }
 
-    /// The running room's address, counting one message routed to it; none when not running.
-    fn running(&mut self, room: &Room) -> Option<Addr<RoomActor>> {
-        self.rooms
-            .get_mut(room)
-            .filter(|r| r.addr.connected())
-            .map(|r| r.route().clone())
+    /// The room's actor if it has one or is asleep (woken then), counting one message routed to
+    /// it; none for a room not running, which has no members.
+    fn awake(&mut self, room: &Room) -> Option<Addr<RoomActor>> {
+        if let Some(RoomEntry {
+            at: At::Asleep(_), ..
+        }) = self.rooms.get(room)
+        {
+            let hub = self.hub.upgrade()?;
+            if let Some(RoomEntry {
+                at: At::Asleep(asleep),
+                ..
+            }) = self.rooms.remove(room)
+            {
+                hub.rooms_asleep.fetch_sub(1, Ordering::Relaxed);
+                let r = room.clone();
+                let addr = RoomActor::start_in_arbiter(&hub.engine.clone(), move |_| {
+                    RoomActor::waking(hub, r, *asleep)
+                });
+                log::debug!("[BROADCAST] room={:?} woken", room.to_string());
+                // The new actor counts from nothing.
+                self.rooms.insert(
+                    room.clone(),
+                    RoomEntry {
+                        at: At::Running(addr),
+                        routed: 0,
+                    },
+                );
+            }
+        }
+        self.rooms.get_mut(room)?.route()
+    }
+}
+
+impl RoomRegistry {
+    /// Takes a session out of a sleeping room without waking it (a room left by everyone is
+    /// forgotten, as an idle one is retired); answers whether the room was asleep.
+    fn leave_asleep(&mut self, room: &Room, session: SessionId) -> bool {
+        let Some(RoomEntry {
+            at: At::Asleep(asleep),
+            ..
+        }) = self.rooms.get_mut(room)
+        else {
+            return false;
+        };
+        if !asleep.remove_member(session) {
+            self.rooms.remove(room);
+            if let Some(h) = self.hub.upgrade() {
+                h.rooms_asleep.fetch_sub(1, Ordering::Relaxed);
+                h.broker.unwatch(room);
+            }
+            log::debug!(
+                "[BROADCAST] room={:?} left by everyone while asleep",
+                room.to_string()
+            );
+        }
+        true
+    }
+}
+
+impl Handler<room::Sleep> for RoomRegistry {
+    type Result = Option<Box<Asleep>>;
+
+    /// Keeps the room's record in place of its actor, unless something was routed to the actor
+    /// since it asked: then the record goes back and the actor handles what is on its way.
+    fn handle(&mut self, msg: room::Sleep, _: &mut Context<Self>) -> Option<Box<Asleep>> {
+        match self.rooms.get_mut(&msg.room) {
+            Some(entry) if matches!(entry.at, At::Running(_)) && entry.routed == msg.received => {
+                entry.at = At::Asleep(msg.asleep);
+                entry.routed = 0;
+                if let Some(h) = self.hub.upgrade() {
+                    h.rooms_asleep.fetch_add(1, Ordering::Relaxed);
+                }
+                None
+            }
+            _ => Some(msg.asleep),
+        }
     }
 }
 
@@ -166,7 +250,10 @@ impl Handler<Leave> for RoomRegistry {
 
     fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
         for r in msg.rooms {
-            if let Some(addr) = self.running(&r) {
+            if self.leave_asleep(&r, msg.session_id) {
+                continue;
+            }
+            if let Some(addr) = self.awake(&r) {
                 addr.do_send(room::LeaveRoom {
                     session_id: msg.session_id,
                 });
@@ -187,7 +274,12 @@ impl Handler<RevokeRooms> for RoomRegistry {
             .to_text()
             .into();
             crate::stats::messages_out("left", 1);
-            match self.running(&r) {
+            if self.leave_asleep(&r, msg.session_id) {
+                // Asleep: nothing of the room is on its way to the session.
+                msg.endpoint.deliver(frame);
+                continue;
+            }
+            match self.awake(&r) {
                 Some(addr) => addr.do_send(room::Revoke {
                     session_id: msg.session_id,
                     endpoint: msg.endpoint.clone(),
@@ -223,7 +315,7 @@ impl Handler<Publish> for RoomRegistry {
         // room started later reads its seq there and replays from it.
         let mut sends = Vec::new();
         for (r, messages) in by_room {
-            if let Some(addr) = self.running(&r) {
+            if let Some(addr) = self.awake(&r) {
                 sends.push(addr.send(room::PublishSequenced { messages }));
             }
         }
@@ -245,7 +337,7 @@ impl Handler<PublishEphemeral> for RoomRegistry {
             h.broker.ephemeral(&msg.room, &msg.text);
         }
         // An ephemeral message to a room nobody is in reaches nobody: no actor is started for it.
-        let addr = self.running(&msg.room);
+        let addr = self.awake(&msg.room);
         Box::pin(async move {
             match addr {
                 Some(a) => a
@@ -272,8 +364,12 @@ impl Handler<RoomIdle> for RoomRegistry {
             // Something is on its way to the room: it is not idle after all.
             return;
         }
-        if let Some(r) = self.rooms.remove(&msg.room) {
-            r.addr.do_send(room::StopRoom);
+        if let Some(RoomEntry {
+            at: At::Running(addr),
+            ..
+        }) = self.rooms.remove(&msg.room)
+        {
+            addr.do_send(room::StopRoom);
             if let Some(h) = self.hub.upgrade() {
                 h.broker.unwatch(&msg.room);
             }
@@ -296,7 +392,7 @@ impl Handler<Remote> for RoomRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: Remote, _: &mut Context<Self>) {
-        let Some(addr) = self.running(&msg.room) else {
+        let Some(addr) = self.awake(&msg.room) else {
             return;
         };
         let kind = crate::protocol::server::frame_type(&msg.text);
@@ -328,8 +424,10 @@ impl Handler<CatchUpAll> for RoomRegistry {
             "[CLUSTER] {} rooms re-read what the bus missed",
             rooms.len()
         );
+        // Sleeping rooms too: their members must not wait for a next message to get what was
+        // missed (each goes back to sleep once it has delivered it).
         for r in rooms {
-            if let Some(addr) = self.running(&r) {
+            if let Some(addr) = self.awake(&r) {
                 addr.do_send(room::CatchUp);
             }
         }
@@ -348,8 +446,9 @@ impl Handler<Watched> for RoomRegistry {
     type Result = bool;
 
     fn handle(&mut self, msg: Watched, _: &mut Context<Self>) -> bool {
-        self.rooms
-            .get(&msg.room)
-            .is_some_and(|r| r.addr.connected())
+        self.rooms.get(&msg.room).is_some_and(|r| match &r.at {
+            At::Running(addr) => addr.connected(),
+            At::Asleep(_) => true,
+        })
     }
 }

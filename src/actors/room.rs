@@ -12,12 +12,21 @@
 //! (`RoomIdle`); the registry does so only if it has routed nothing to the room since, so no join
 //! or publication is lost in the hand-off.
 //!
+//! A room with members that has had nothing to do for `realtime.room_sleep_ms` sleeps: it hands
+//! its members and seq (`Asleep`) to the registry and stops, so a quiet room costs a small record
+//! instead of an actor, its task and its mailbox. The hand-off is the same as retiring's: the
+//! registry takes the record only if it has routed nothing to the room since, and the room waits
+//! for the answer, handling nothing meanwhile, so what arrives in between is handled by the room
+//! with its members given back. The next message for a sleeping room wakes it: the registry
+//! starts its actor from the record, which knows its seq (no database read).
+//!
 //! Members are reached in two ways. A WebSocket session is reached through its worker's
 //! `Fanout` (see `fanout`): the room sends each worker one message per publication with the
 //! frames and that worker's members, whatever their number. Any other actor that takes `Deliver`
 //! (the tests' probes, tools) is messaged directly with `try_send`; one whose queue is full is
 //! dropped and told to close (4008).
 
+mod members;
 mod replay;
 
 use super::fanout::{FanOut, Fanout, Slot};
@@ -27,7 +36,8 @@ use crate::db::{self, queries};
 use crate::protocol::{server, Room, ServerMsg, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
-use std::collections::{BTreeMap, HashMap};
+use members::Members;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -132,9 +142,10 @@ pub struct RoomActor {
     room: Room,
     name: String,
     /// Members, each with the seq after which it has received everything.
-    members: HashMap<SessionId, Member>,
-    /// The workers that have members here, each with its members' slots.
-    shards: HashMap<u32, Shard>,
+    members: Members<Member>,
+    /// The workers that have members here, each with its members' slots (a few: one per HTTP
+    /// worker at most, so a list).
+    shards: Vec<(u32, Shard)>,
     /// The last seq delivered to members.
     last_seq: i64,
     /// Messages that arrived ahead of a gap.
@@ -147,6 +158,47 @@ pub struct RoomActor {
     /// Since when the room has had no members and nothing in flight.
     idle_since: Option<Instant>,
     idle_check_armed: bool,
+    sleep_check_armed: bool,
+    /// Its seq is known (a room woken from sleep): nothing to read when it starts.
+    seq_known: bool,
+}
+
+/// A sleeping room's members and seq, kept by the registry in place of its actor.
+pub struct Asleep {
+    members: Members<Member>,
+    shards: Vec<(u32, Shard)>,
+    last_seq: i64,
+}
+
+impl Asleep {
+    /// Takes a member out while the room sleeps; answers whether the room has members left.
+    pub fn remove_member(&mut self, id: SessionId) -> bool {
+        remove_member(&mut self.members, &mut self.shards, id);
+        !self.members.is_empty()
+    }
+
+    /// Whether `id` is a member (tests).
+    pub fn has_member(&self, id: SessionId) -> bool {
+        self.members.get(&id).is_some()
+    }
+}
+
+/// Asks the registry to let the room sleep, handing it `asleep`; answers it back when refused
+/// (something was routed to the room since it handled `received` messages).
+#[derive(Message)]
+#[rtype(result = "Option<Box<Asleep>>")]
+pub struct Sleep {
+    pub room: Room,
+    pub received: u64,
+    pub asleep: Box<Asleep>,
+}
+
+fn remove_member(members: &mut Members<Member>, shards: &mut [(u32, Shard)], id: SessionId) {
+    if let Some(MemberAt::Shard(shard, _)) = members.remove(&id).map(|m| m.at) {
+        if let Some((_, s)) = shards.iter_mut().find(|(s, _)| *s == shard) {
+            s.slots = None;
+        }
+    }
 }
 
 /// A member session.
@@ -177,8 +229,8 @@ impl RoomActor {
             hub,
             name: room.to_string(),
             room,
-            members: HashMap::new(),
-            shards: HashMap::new(),
+            members: Members::default(),
+            shards: Vec::new(),
             last_seq: 0,
             ahead: BTreeMap::new(),
             gap_check_armed: false,
@@ -186,7 +238,78 @@ impl RoomActor {
             replays: 0,
             idle_since: None,
             idle_check_armed: false,
+            sleep_check_armed: false,
+            seq_known: false,
         }
+    }
+
+    /// A sleeping room woken by the registry: its members and seq as it left them.
+    pub fn waking(hub: Arc<Hub>, room: Room, asleep: Asleep) -> RoomActor {
+        let mut act = RoomActor::new(hub, room);
+        act.members = asleep.members;
+        act.shards = asleep.shards;
+        act.last_seq = asleep.last_seq;
+        act.seq_known = true;
+        act
+    }
+
+    /// Members and nothing in flight or waiting: nothing the room does until a message comes.
+    fn may_sleep(&self) -> bool {
+        !self.members.is_empty()
+            && self.replays == 0
+            && self.ahead.is_empty()
+            && !self.gap_check_armed
+    }
+
+    /// Arms the check that puts the room to sleep once it has handled no message for
+    /// `realtime.room_sleep_ms`. Called with `check_idle`, at the end of every handler.
+    fn check_sleep(&mut self, ctx: &mut Context<Self>) {
+        let Some(wait) = self.hub.settings.realtime.room_sleep() else {
+            return;
+        };
+        if self.sleep_check_armed || !self.may_sleep() {
+            return;
+        }
+        self.sleep_check_armed = true;
+        let mark = self.received;
+        ctx.run_later(wait, move |act, ctx| {
+            act.sleep_check_armed = false;
+            if act.received != mark {
+                // Busy meanwhile: looked at again a period after now.
+                return act.check_sleep(ctx);
+            }
+            if !act.may_sleep() {
+                return;
+            }
+            let asleep = Box::new(Asleep {
+                members: std::mem::take(&mut act.members),
+                shards: std::mem::take(&mut act.shards),
+                last_seq: act.last_seq,
+            });
+            let ask = act.hub.rooms.send(Sleep {
+                room: act.room.clone(),
+                received: act.received,
+                asleep,
+            });
+            // Nothing else is handled until the registry answers: a message routed meanwhile
+            // waits in the mailbox and finds the members given back.
+            ctx.wait(ask.into_actor(act).map(|answer, act, ctx| match answer {
+                Ok(None) => {
+                    log::debug!("[BROADCAST] room={:?} asleep", act.name);
+                    ctx.stop();
+                }
+                Ok(Some(back)) => {
+                    act.members = back.members;
+                    act.shards = back.shards;
+                    act.check_sleep(ctx);
+                }
+                Err(e) => {
+                    // The registry is gone: the engine is stopping.
+                    log::warn!("[BROADCAST] room={:?} could not sleep: {e}", act.name);
+                    ctx.stop();
+                }
+            }));
+        });
     }
 
     /// No members and nothing in flight: nothing would be lost if the room stopped.
@@ -199,6 +322,7 @@ impl RoomActor {
     fn check_idle(&mut self, ctx: &mut Context<Self>) {
         if !self.is_idle() {
             self.idle_since = None;
+            self.check_sleep(ctx);
             return;
         }
         let since = *self.idle_since.get_or_insert_with(Instant::now);
@@ -249,13 +373,19 @@ impl RoomActor {
                 fanout,
                 slot,
             } => {
-                self.shards
-                    .entry(shard)
-                    .or_insert_with(|| Shard {
-                        fanout,
-                        slots: None,
-                    })
-                    .slots = None;
+                match self.shards.iter_mut().find(|(s, _)| *s == shard) {
+                    Some((_, s)) => s.slots = None,
+                    None => {
+                        self.shards.reserve_exact(1);
+                        self.shards.push((
+                            shard,
+                            Shard {
+                                fanout,
+                                slots: None,
+                            },
+                        ));
+                    }
+                }
                 MemberAt::Shard(shard, slot)
             }
             Endpoint::Mailbox(r) => MemberAt::Mailbox(r),
@@ -266,15 +396,13 @@ impl RoomActor {
     }
 
     fn remove_member(&mut self, id: SessionId) {
-        if let Some(old) = self.members.remove(&id) {
-            self.forget_slot(&old.at);
-        }
+        remove_member(&mut self.members, &mut self.shards, id);
     }
 
     /// Marks the member's worker for a new snapshot.
     fn forget_slot(&mut self, at: &MemberAt) {
         if let MemberAt::Shard(shard, _) = at {
-            if let Some(s) = self.shards.get_mut(shard) {
+            if let Some((_, s)) = self.shards.iter_mut().find(|(s, _)| s == shard) {
                 s.slots = None;
             }
         }
@@ -454,6 +582,10 @@ impl Actor for RoomActor {
     /// (`wait`): joins and publications queue until then.
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.hub.room_actors.fetch_add(1, Ordering::Relaxed);
+        if self.seq_known {
+            // Woken from sleep.
+            return self.check_idle(ctx);
+        }
         let (pool, name) = (self.hub.pool.clone(), self.name.clone());
         let read = async move {
             let mut backoff = SEQ_RETRY_FIRST;
@@ -539,6 +671,15 @@ impl Handler<CatchUp> for RoomActor {
     type Result = ();
 
     fn handle(&mut self, _: CatchUp, ctx: &mut Context<Self>) {
+        self.received += 1;
+        self.catch_up(ctx);
+    }
+}
+
+impl RoomActor {
+    /// Reads and delivers what was committed after the last seq delivered; handles nothing else
+    /// meanwhile.
+    fn catch_up(&mut self, ctx: &mut Context<Self>) {
         let (pool, name, from) = (self.hub.pool.clone(), self.name.clone(), self.last_seq);
         let limit = self.hub.settings.realtime.history_per_room.max(1);
         let read = async move {
@@ -560,6 +701,7 @@ impl Handler<CatchUp> for RoomActor {
                 ),
             }
             act.arm_gap_check(ctx);
+            act.check_idle(ctx);
         }));
     }
 }

@@ -88,6 +88,7 @@ async fn metrics(hub: web::Data<Hub>, cache: web::Data<HealthCache>) -> HttpResp
     let node = crate::stats::NodeGauges {
         connections: hub.connections.load(Ordering::Relaxed),
         room_actors: hub.room_actors.load(Ordering::Relaxed),
+        rooms_asleep: hub.rooms_asleep.load(Ordering::Relaxed),
         room_replays_reading: hub.room_replays_reading.load(Ordering::Relaxed),
     };
     match crate::stats::render(node) {

@@ -152,6 +152,9 @@ async fn seqs_of(c: &mut WsClient, room: &str, want: usize) -> Vec<i64> {
 async fn ten_thousand_rooms_joined_and_left_leave_no_room_actors_behind(db: TestDb) {
     let app = spawn_app_with(db, |s| {
         s.realtime.room_idle_s = 1;
+        // Retiring is counted here: the room still joined keeps its actor (sleeping is tested
+        // below).
+        s.realtime.room_sleep_ms = 0;
         s.limits.client_msgs_per_sec = 1_000_000;
     })
     .await;
@@ -192,6 +195,88 @@ async fn ten_thousand_rooms_joined_and_left_leave_no_room_actors_behind(db: Test
     );
 }
 on_both_backends!(ten_thousand_rooms_joined_and_left_leave_no_room_actors_behind);
+
+/// Publishes `n` more messages of `room` through the registry, as a commit does.
+async fn publish_more<C>(app: &TestApp, conn: C, room: &'static str, n: i64) -> (C, Vec<i64>)
+where
+    C: std::ops::DerefMut<Target = DbConnection> + Send + 'static,
+{
+    let (conn, published) = on_conn(conn, move |c| store(c, room, n)).await;
+    let seqs = published.iter().map(|p| p.seq).collect();
+    app.hub
+        .rooms
+        .send(Publish {
+            messages: published,
+        })
+        .await
+        .expect("the registry answers");
+    (conn, seqs)
+}
+
+async fn a_quiet_room_sleeps_and_wakes_for_its_next_message_missing_nothing(db: TestDb) {
+    let app = spawn_app_with(db, |s| {
+        s.realtime.room_sleep_ms = 200;
+        s.realtime.room_idle_s = 1;
+    })
+    .await;
+    let conn = own_conn(&app).await;
+    let mut a = app.ws(&watcher_token(&app, "a")).await;
+    let mut b = app.ws(&watcher_token(&app, "b")).await;
+    assert_eq!(join(&mut a, "order:Z", None).await["seq"], 0);
+    assert_eq!(join(&mut b, "order:Z", None).await["seq"], 0);
+    let (conn, seqs) = publish_more(&app, conn, "order:Z", 2).await;
+    assert_eq!(seqs, vec![1, 2]);
+    assert_eq!(seqs_of(&mut a, "order:Z", 2).await, vec![1, 2]);
+    assert_eq!(seqs_of(&mut b, "order:Z", 2).await, vec![1, 2]);
+
+    // Quiet: it sleeps, with no actor.
+    metric_until(&app, "rallypoint_rooms_asleep", |v| v == 1.0).await;
+    metric_until(&app, "rallypoint_room_actors", |v| v == 0.0).await;
+    // The next messages wake it; both members get them once and in order.
+    let (conn, seqs) = publish_more(&app, conn, "order:Z", 3).await;
+    assert_eq!(seqs, vec![3, 4, 5]);
+    assert_eq!(seqs_of(&mut a, "order:Z", 3).await, vec![3, 4, 5]);
+    assert_eq!(seqs_of(&mut b, "order:Z", 3).await, vec![3, 4, 5]);
+    assert_eq!(metric(&app, "rallypoint_rooms_asleep").await, 0.0, "woken");
+
+    // Asleep again, b leaves without waking it, and only a hears of the next message.
+    metric_until(&app, "rallypoint_rooms_asleep", |v| v == 1.0).await;
+    let left = b.request(json!({"type":"leave","room":"order:Z"})).await;
+    assert_eq!(left["type"], "ack", "{left}");
+    assert_eq!(metric(&app, "rallypoint_room_actors").await, 0.0);
+    let (conn, seqs) = publish_more(&app, conn, "order:Z", 1).await;
+    assert_eq!(seqs, vec![6]);
+    assert_eq!(seqs_of(&mut a, "order:Z", 1).await, vec![6]);
+    let to_b: Vec<Value> = b
+        .drain_for(Duration::from_millis(300))
+        .await
+        .into_iter()
+        .filter(|m| published_in(m, "order:Z"))
+        .collect();
+    assert!(to_b.is_empty(), "b left: {to_b:?}");
+
+    // A resume into a sleeping room wakes it and replays from the record's seq.
+    metric_until(&app, "rallypoint_rooms_asleep", |v| v == 1.0).await;
+    let joined = join(&mut b, "order:Z", Some(4)).await;
+    assert_eq!(joined["seq"], 6, "{joined}");
+    assert_eq!(joined["recovered"], true, "{joined}");
+    assert_eq!(seqs_of(&mut b, "order:Z", 2).await, vec![5, 6]);
+
+    // Left by everyone while asleep: forgotten; made again from the stored seq.
+    metric_until(&app, "rallypoint_rooms_asleep", |v| v == 1.0).await;
+    for c in [&mut a, &mut b] {
+        let left = c.request(json!({"type":"leave","room":"order:Z"})).await;
+        assert_eq!(left["type"], "ack", "{left}");
+    }
+    metric_until(&app, "rallypoint_rooms_asleep", |v| v == 0.0).await;
+    assert_eq!(metric(&app, "rallypoint_room_actors").await, 0.0);
+    let (_, seqs) = publish_more(&app, conn, "order:Z", 1).await;
+    assert_eq!(seqs, vec![7]);
+    let joined = join(&mut a, "order:Z", Some(6)).await;
+    assert_eq!(joined["seq"], 7, "{joined}");
+    assert_eq!(seqs_of(&mut a, "order:Z", 1).await, vec![7]);
+}
+on_both_backends!(a_quiet_room_sleeps_and_wakes_for_its_next_message_missing_nothing);
 
 async fn a_retired_room_is_made_again_from_its_stored_seq(db: TestDb) {
     let app = spawn_app_with(db, |s| s.realtime.room_idle_s = 1).await;
