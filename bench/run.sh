@@ -6,6 +6,8 @@
 #   4. rallypoint over socket.io: the same Rallypoint server as 1, its clients speaking its own
 #      Socket.IO transport at /socket.io/ (--protocol rallypoint-socketio), so that the transport
 #      is compared with Node's on the same framing,
+#   5. rallypoint-base (only when BASELINE_BIN is set): another build of Rallypoint, an earlier
+#      commit's, run exactly as 1, so that one run measures a change before and after,
 # one server at a time, each freshly started, at each client count in SIZES. Writes one JSON per
 # run and bench/results/latest.json (all runs, with the machine), prints the table, and draws
 # bench/results/latency.png (bench/plot: each server's latency by percentile).
@@ -15,13 +17,17 @@
 #   SERVERS="rallypoint floor" bench/run.sh   # a subset
 #   SIZES= IDLE=0 SERVERS=rallypoint bench/run.sh   # only the drivers-online memory runs
 #   IDLE=0 IDLE_DRIVERS= bench/run.sh         # without the idle-memory runs
+#   git worktree add /tmp/base HEAD~3 && (cd /tmp/base && cargo build --release -p rallypoint)
+#   BASELINE_BIN=/tmp/base/target/release/rallypoint SERVERS="rallypoint-base rallypoint floor" \
+#     bench/run.sh                            # a change, before and after, beside the floor
 #
 # Settings (environment): SIZES, RATE (10), DURATION (30), DRIVERS (100), SERVERS (all four),
 # IDLE (19000: clients of the idle runs, which hold the connections 5 s and read the server's RSS
 # per connection; 0 skips them), IDLE_DRIVERS ("10000 19000": the drivers-online idle runs of the
 # servers that have drivers, every client a driver that went online with a position, so the RSS per
 # connection is what an online driver costs: session, driver actor, its rooms, its index entry;
-# empty skips them), OUT (bench/results), LOADGEN_ARGS (extra flags for every run).
+# empty skips them), OUT (bench/results), LOADGEN_ARGS (extra flags for every run), BASELINE_BIN
+# (the rallypoint binary that server rallypoint-base runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,10 +78,14 @@ wait_port() {
 start() {
   local server="$1" log="$work/$1.log"
   case "$server" in
-    rallypoint | rallypoint-sio)
+    rallypoint | rallypoint-sio | rallypoint-base)
+      local bin="$TARGET/release/rallypoint"
+      if [ "$server" = rallypoint-base ]; then
+        bin="${BASELINE_BIN:?rallypoint-base runs the binary BASELINE_BIN names: set it}"
+      fi
       rm -f "$work"/rp.db*
       RUST_LOG=warn RALLYPOINT_DATABASE__URL="$work/rp.db" RALLYPOINT_SERVER__BIND=127.0.0.1:18000 \
-        "$TARGET/release/rallypoint" serve >"$log" 2>&1 &
+        "$bin" serve >"$log" 2>&1 &
       port=18000 ;;
     floor)
       RUST_LOG=warn "$FLOOR_TARGET/release/rallypoint-floor" --bind 127.0.0.1:18100 >"$log" 2>&1 &
@@ -83,7 +93,7 @@ start() {
     socketio)
       (cd bench/socketio && exec node server.js 18200) >"$log" 2>&1 &
       port=18200 ;;
-    *) echo "unknown server $server (rallypoint, floor, socketio, rallypoint-sio)" >&2; exit 2 ;;
+    *) echo "unknown server $server (rallypoint, floor, socketio, rallypoint-sio, rallypoint-base)" >&2; exit 2 ;;
   esac
   server_pid=$!
   wait_port "$port"
@@ -137,7 +147,7 @@ if [ "$IDLE" -gt 0 ]; then
 fi
 for n in $IDLE_DRIVERS; do
   for server in $SERVERS; do
-    case "$server" in rallypoint | rallypoint-sio) ;; *) continue ;; esac
+    case "$server" in rallypoint | rallypoint-sio | rallypoint-base) ;; *) continue ;; esac
     say "$server, $n idle online drivers: RSS per driver"
     start "$server"
     # One client more: the admin every rallypoint run has.
@@ -175,7 +185,8 @@ by = {(r['label'], r['clients']): r['last_recipient']['p99_ms'] for r in runs}
 # Ours against the floor and Node; ours over Socket.IO against Node (the same framing) and
 # against ours natively (what the transport costs).
 pairs = [('rallypoint', 'floor'), ('rallypoint', 'socketio'),
-         ('rallypoint-sio', 'socketio'), ('rallypoint-sio', 'rallypoint')]
+         ('rallypoint-sio', 'socketio'), ('rallypoint-sio', 'rallypoint'),
+         ('rallypoint-base', 'floor'), ('rallypoint', 'rallypoint-base')]
 for n in sorted({r['clients'] for r in runs}):
     for ours, other in pairs:
         if by.get((ours, n)) and by.get((other, n)):

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Summarizes a dhat heap profile (valgrind --tool=dhat) of the server holding N clients.
 
-Prints the bytes live at the heap's peak (t-gmax) per client: by the crate that asked for them
-(the innermost frame outside the allocator and the collections), and, for Rallypoint's own code
-and the biggest others, by the function. Usage: summary.py dhat.json N
+Prints the bytes live at the heap's peak (t-gmax) per client: by part (the connection itself,
+the session, rooms, the driver actor, the Dispatcher's index, SQLite), then by the function that
+asked for them (Rallypoint's innermost frame, else the innermost frame outside the allocator and
+the collections). Usage: summary.py dhat.json N
 """
 import json, re, sys
 from collections import defaultdict
@@ -54,16 +55,36 @@ for pp in d["pps"]:
     by_crate[c] += gb
     by_func[(c, short(ours or chosen))] += gb
 
-print(f"heap live at the peak: {total} bytes, {total / n:,.0f} bytes per client ({n} clients)")
+GROUPS = [
+    ("SQLite: page cache and connections (fixed, not per client)", r"sqlite3|r2d2"),
+    ("the connection: actix-server, actix-http, tokio (as the floor's)",
+     r"actix_server|actix_http|TcpStream|app_service|actix_web::server|tokio::"),
+    ("rooms (the registry's entries, room actors, records of sleeping rooms)", r"room::|registry::"),
+    ("driver actor", r"driver::"),
+    ("the Dispatcher's driver index", r"dispatch::|rstar"),
+    ("session (actor, context, outbox, hub tables)", r"session::|fanout::|OpenSession|slots::|WsSession"),
+]
+
+def group(label):
+    for name, pattern in GROUPS:
+        if re.search(pattern, label):
+            return name
+    return "other"
+
+by_group = defaultdict(int)
+for (c, f), b in by_func.items():
+    by_group[group(f)] += b
+
+print(f"heap live at the peak: {total:,} bytes, {total / n:,.0f} bytes per client ({n} clients)")
 print()
-print("| crate (innermost frame that asked) | bytes per client |")
+print("| part | bytes per client |")
 print("|---|---|")
-for c, b in sorted(by_crate.items(), key=lambda kv: -kv[1])[:12]:
-    print(f"| {c} | {b / n:,.0f} |")
+for g, b in sorted(by_group.items(), key=lambda kv: -kv[1]):
+    print(f"| {g} | {b / n:,.0f} |")
 print()
-print("| crate | where (Rallypoint's innermost frame, else the library's) | bytes per client |")
-print("|---|---|---|")
+print("| where (Rallypoint's innermost frame, else the innermost that asked) | bytes per client |")
+print("|---|---|")
 for (c, f), b in sorted(by_func.items(), key=lambda kv: -kv[1])[:40]:
     if b / n < 8:
         break
-    print(f"| {c} | `{f}` | {b / n:,.0f} |")
+    print(f"| `{f}` | {b / n:,.0f} |")
