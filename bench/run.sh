@@ -17,6 +17,7 @@
 #   SERVERS="rallypoint floor" bench/run.sh   # a subset
 #   SIZES= IDLE=0 SERVERS=rallypoint bench/run.sh   # only the drivers-online memory runs
 #   IDLE=0 IDLE_DRIVERS= bench/run.sh         # without the idle-memory runs
+#   RUNS=5 IDLE=0 IDLE_DRIVERS= bench/run.sh  # five alternating rounds, medians compared
 #   git worktree add /tmp/base HEAD~3 && (cd /tmp/base && cargo build --release -p rallypoint)
 #   BASELINE_BIN=/tmp/base/target/release/rallypoint SERVERS="rallypoint-base rallypoint floor" \
 #     bench/run.sh                            # a change, before and after, beside the floor
@@ -27,7 +28,9 @@
 # servers that have drivers, every client a driver that went online with a position, so the RSS per
 # connection is what an online driver costs: session, driver actor, its rooms, its index entry;
 # empty skips them), OUT (bench/results), LOADGEN_ARGS (extra flags for every run), BASELINE_BIN
-# (the rallypoint binary that server rallypoint-base runs).
+# (the rallypoint binary that server rallypoint-base runs), RUNS (1: rounds of the load runs; each
+# round runs every size on every server in turn, so the servers alternate and a noisy minute
+# falls on all of them; with more than one, the medians per server and size are compared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +38,7 @@ SIZES="${SIZES-5000 10000}"
 RATE="${RATE:-10}"
 DURATION="${DURATION:-30}"
 DRIVERS="${DRIVERS:-100}"
+RUNS="${RUNS:-1}"
 SERVERS="${SERVERS:-rallypoint floor socketio rallypoint-sio}"
 IDLE="${IDLE:-19000}"
 IDLE_DRIVERS="${IDLE_DRIVERS-10000 19000}"
@@ -84,7 +88,10 @@ start() {
         bin="${BASELINE_BIN:?rallypoint-base runs the binary BASELINE_BIN names: set it}"
       fi
       rm -f "$work"/rp.db*
+      # limits.max_connections (19,000 by default) raised so that the 19,000-driver idle run's
+      # admin, the 19,001st connection, is not refused with 503; the open-file limit is 20,000.
       RUST_LOG=warn RALLYPOINT_DATABASE__URL="$work/rp.db" RALLYPOINT_SERVER__BIND=127.0.0.1:18000 \
+        RALLYPOINT_LIMITS__MAX_CONNECTIONS=19500 \
         "$bin" serve >"$log" 2>&1 &
       port=18000 ;;
     floor)
@@ -116,18 +123,23 @@ add_protocol_args() {
 }
 
 runs=()
-for size in $SIZES; do
-  for server in $SERVERS; do
-    say "$server, $size clients, $RATE reports/s for $DURATION s"
-    start "$server"
-    args=(--server "127.0.0.1:$port" --clients "$size" --drivers "$DRIVERS" --rate "$RATE"
-      --duration "$DURATION" --drain 10 --server-pid "$server_pid" --label "$server"
-      --json "$OUT/$server-$size.json")
-    add_protocol_args "$server"
-    # shellcheck disable=SC2086
-    "$TARGET/release/rallypoint-loadgen" "${args[@]}" $LOADGEN_ARGS || echo "loadgen exit $? for $server at $size" >&2
-    stop
-    runs+=("$OUT/$server-$size.json")
+for round in $(seq 1 "$RUNS"); do
+  for size in $SIZES; do
+    for server in $SERVERS; do
+      name="$server-$size"
+      [ "$RUNS" -gt 1 ] && name="$name-run$round"
+      say "$server, $size clients, $RATE reports/s for $DURATION s (round $round of $RUNS)"
+      rm -f "$OUT/$name.json"
+      start "$server"
+      args=(--server "127.0.0.1:$port" --clients "$size" --drivers "$DRIVERS" --rate "$RATE"
+        --duration "$DURATION" --drain 10 --server-pid "$server_pid" --label "$server"
+        --json "$OUT/$name.json")
+      add_protocol_args "$server"
+      # shellcheck disable=SC2086
+      "$TARGET/release/rallypoint-loadgen" "${args[@]}" $LOADGEN_ARGS || echo "loadgen exit $? for $server at $size" >&2
+      stop
+      runs+=("$OUT/$name.json")
+    done
   done
 done
 
@@ -181,7 +193,21 @@ for r in runs:
     print(f"| {r['label']} | {r['clients']} | {r['connections_held']} | {r['reports_sent']} | {r['events_expected']} | {r['events_missing']} "
           f"| {f(l['p50_ms'])} | {f(l['p95_ms'])} | {f(l['p99_ms'])} | {f(l['max_ms'])} | {f(r['deliveries_per_s'], 0)} "
           f"| {f(r['server_rss_per_connection_kib'])} | {f(r['server_cpu_percent'], 0)} | {f(r['loadgen_cpu_percent'], 0)} |")
-by = {(r['label'], r['clients']): r['last_recipient']['p99_ms'] for r in runs}
+# p99 per server and size: the median of its rounds (one round: that run's).
+import statistics
+p99s = {}
+for r in runs:
+    if r['last_recipient']['p99_ms'] is not None:
+        p99s.setdefault((r['label'], r['clients']), []).append(r['last_recipient']['p99_ms'])
+by = {k: statistics.median(v) for k, v in p99s.items()}
+if any(len(v) > 1 for v in p99s.values()):
+    print()
+    print("| server | clients | rounds | p99 ms of each round | median p99 ms | missing (all rounds) |")
+    print("|---|---|---|---|---|---|")
+    for (label, n), v in sorted(p99s.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        missing = sum(r['events_missing'] for r in runs if r['label'] == label and r['clients'] == n)
+        print(f"| {label} | {n} | {len(v)} | {', '.join(f'{x:.1f}' for x in v)} | {by[(label, n)]:.1f} | {missing} |")
+    print()
 # Ours against the floor and Node; ours over Socket.IO against Node (the same framing) and
 # against ours natively (what the transport costs).
 pairs = [('rallypoint', 'floor'), ('rallypoint', 'socketio'),
@@ -190,7 +216,8 @@ pairs = [('rallypoint', 'floor'), ('rallypoint', 'socketio'),
 for n in sorted({r['clients'] for r in runs}):
     for ours, other in pairs:
         if by.get((ours, n)) and by.get((other, n)):
-            print(f"p99 ratio at {n} clients: {ours} / {other} = {by[(ours, n)] / by[(other, n)]:.2f}")
+            what = "median p99" if len(p99s[(ours, n)]) > 1 else "p99"
+            print(f"{what} ratio at {n} clients: {ours} / {other} = {by[(ours, n)] / by[(other, n)]:.2f}")
 if idle:
     print()
     print("| server | idle clients | drivers | held | RSS before KiB | RSS held KiB | RSS/conn KiB |")
