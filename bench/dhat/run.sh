@@ -8,7 +8,8 @@
 #   N=2000 DRIVERS=0 bench/dhat/run.sh   # 2,000 idle sessions that are not drivers
 #   BIN=/path/to/old/rallypoint bench/dhat/run.sh   # another build, for a before/after
 #
-# Needs valgrind. Takes about two minutes (the server runs some 50 times slower under dhat).
+# Needs valgrind. Takes about two minutes on an idle machine (the server runs some 50 times slower
+# under dhat; the clients get 15 minutes to connect, for a busy one).
 # Writes bench/results/dhat-<label>.json (dhat's own file, for dh_view.html) and prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,7 +47,11 @@ done
 clients=$N
 [ "$DRIVERS" -gt 0 ] && clients=$((N + 1))
 "$TARGET/release/rallypoint-loadgen" --server 127.0.0.1:18300 --clients "$clients" --drivers "$DRIVERS" \
-  --idle 10 --connect-concurrency 50 --label "dhat $LABEL" --json "$work/loadgen.json" >&2
+  --idle 10 --connect-concurrency 50 --connect-timeout 900 --label "dhat $LABEL" --json "$work/loadgen.json" >&2 || {
+  echo "the loadgen failed; the server's log ends:" >&2
+  grep -v '^==' "$work/server.log" | tail -20 >&2
+  exit 1
+}
 kill -INT "$pid"
 wait "$pid" || true
 pid=""
