@@ -18,7 +18,9 @@
 #   SIZES= IDLE=0 SERVERS=rallypoint bench/run.sh   # only the drivers-online memory runs
 #   IDLE=0 IDLE_DRIVERS= bench/run.sh         # without the idle-memory runs
 #   RUNS=5 IDLE=0 IDLE_DRIVERS= bench/run.sh  # five alternating rounds, medians compared
-#   git worktree add /tmp/base HEAD~3 && (cd /tmp/base && cargo build --release -p rallypoint)
+#   git worktree add /tmp/base HEAD~3 && (cd /tmp/base && CARGO_TARGET_DIR=/tmp/base/target \
+#     cargo build --release -p rallypoint -p rallypoint-loadgen)   # its own target folder, built
+#                                             # with the same packages so features unify alike
 #   BASELINE_BIN=/tmp/base/target/release/rallypoint SERVERS="rallypoint-base rallypoint floor" \
 #     bench/run.sh                            # a change, before and after, beside the floor
 #
@@ -175,7 +177,7 @@ done
 
 say "results: $OUT/latest.json"
 IDLE_RUNS="${idle[*]:-}" python3 - "$OUT/latest.json" "${runs[@]}" <<'EOF'
-import json, os, platform, subprocess, sys, datetime
+import json, os, platform, statistics, subprocess, sys, datetime
 out, paths = sys.argv[1], sys.argv[2:]
 runs = [json.load(open(p)) for p in paths if os.path.exists(p)]
 idle = [json.load(open(p)) for p in os.environ.get("IDLE_RUNS", "").split() if os.path.exists(p)]
@@ -194,7 +196,6 @@ for r in runs:
           f"| {f(l['p50_ms'])} | {f(l['p95_ms'])} | {f(l['p99_ms'])} | {f(l['max_ms'])} | {f(r['deliveries_per_s'], 0)} "
           f"| {f(r['server_rss_per_connection_kib'])} | {f(r['server_cpu_percent'], 0)} | {f(r['loadgen_cpu_percent'], 0)} |")
 # p99 per server and size: the median of its rounds (one round: that run's).
-import statistics
 p99s = {}
 for r in runs:
     if r['last_recipient']['p99_ms'] is not None:
