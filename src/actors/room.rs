@@ -28,9 +28,9 @@
 
 mod members;
 mod replay;
+mod rest;
 
 use super::fanout::{FanOut, Fanout, Slot};
-use super::registry::RoomIdle;
 use super::{Deliver, Hub};
 use crate::db::{self, queries};
 use crate::protocol::{server, Room, ServerMsg, SessionId};
@@ -50,6 +50,7 @@ const SEQ_RETRY_FIRST: Duration = Duration::from_millis(50);
 const SEQ_RETRY_MAX: Duration = Duration::from_secs(5);
 
 pub use replay::JoinRoom;
+pub use rest::{Asleep, Sleep};
 
 /// How a member is reached.
 #[derive(Clone)]
@@ -163,39 +164,17 @@ pub struct RoomActor {
     seq_known: bool,
 }
 
-/// A sleeping room's members and seq, kept by the registry in place of its actor.
-pub struct Asleep {
-    members: Members<Member>,
-    shards: Vec<(u32, Shard)>,
-    last_seq: i64,
-}
-
-impl Asleep {
-    /// Takes a member out while the room sleeps; answers whether the room has members left.
-    pub fn remove_member(&mut self, id: SessionId) -> bool {
-        remove_member(&mut self.members, &mut self.shards, id);
-        !self.members.is_empty()
-    }
-
-    /// Whether `id` is a member (tests).
-    pub fn has_member(&self, id: SessionId) -> bool {
-        self.members.get(&id).is_some()
-    }
-}
-
-/// Asks the registry to let the room sleep, handing it `asleep`; answers it back when refused
-/// (something was routed to the room since it handled `received` messages).
-#[derive(Message)]
-#[rtype(result = "Option<Box<Asleep>>")]
-pub struct Sleep {
-    pub room: Room,
-    pub received: u64,
-    pub asleep: Box<Asleep>,
-}
-
+/// Takes a member out (of a running room or a sleeping one's record).
 fn remove_member(members: &mut Members<Member>, shards: &mut [(u32, Shard)], id: SessionId) {
-    if let Some(MemberAt::Shard(shard, _)) = members.remove(&id).map(|m| m.at) {
-        if let Some((_, s)) = shards.iter_mut().find(|(s, _)| *s == shard) {
+    if let Some(old) = members.remove(&id) {
+        forget_slot(shards, &old.at);
+    }
+}
+
+/// Marks the member's worker for a new snapshot of its slots.
+fn forget_slot(shards: &mut [(u32, Shard)], at: &MemberAt) {
+    if let MemberAt::Shard(shard, _) = at {
+        if let Some((_, s)) = shards.iter_mut().find(|(s, _)| s == shard) {
             s.slots = None;
         }
     }
@@ -243,116 +222,6 @@ impl RoomActor {
         }
     }
 
-    /// A sleeping room woken by the registry: its members and seq as it left them.
-    pub fn waking(hub: Arc<Hub>, room: Room, asleep: Asleep) -> RoomActor {
-        let mut act = RoomActor::new(hub, room);
-        act.members = asleep.members;
-        act.shards = asleep.shards;
-        act.last_seq = asleep.last_seq;
-        act.seq_known = true;
-        act
-    }
-
-    /// Members and nothing in flight or waiting: nothing the room does until a message comes.
-    fn may_sleep(&self) -> bool {
-        !self.members.is_empty()
-            && self.replays == 0
-            && self.ahead.is_empty()
-            && !self.gap_check_armed
-    }
-
-    /// Arms the check that puts the room to sleep once it has handled no message for
-    /// `realtime.room_sleep_ms`. Called with `check_idle`, at the end of every handler.
-    fn check_sleep(&mut self, ctx: &mut Context<Self>) {
-        let Some(wait) = self.hub.settings.realtime.room_sleep() else {
-            return;
-        };
-        if self.sleep_check_armed || !self.may_sleep() {
-            return;
-        }
-        self.sleep_check_armed = true;
-        let mark = self.received;
-        ctx.run_later(wait, move |act, ctx| {
-            act.sleep_check_armed = false;
-            if act.received != mark {
-                // Busy meanwhile: looked at again a period after now.
-                return act.check_sleep(ctx);
-            }
-            if !act.may_sleep() {
-                return;
-            }
-            let asleep = Box::new(Asleep {
-                members: std::mem::take(&mut act.members),
-                shards: std::mem::take(&mut act.shards),
-                last_seq: act.last_seq,
-            });
-            let ask = act.hub.rooms.send(Sleep {
-                room: act.room.clone(),
-                received: act.received,
-                asleep,
-            });
-            // Nothing else is handled until the registry answers: a message routed meanwhile
-            // waits in the mailbox and finds the members given back.
-            ctx.wait(ask.into_actor(act).map(|answer, act, ctx| match answer {
-                Ok(None) => {
-                    log::debug!("[BROADCAST] room={:?} asleep", act.name);
-                    ctx.stop();
-                }
-                Ok(Some(back)) => {
-                    act.members = back.members;
-                    act.shards = back.shards;
-                    act.check_sleep(ctx);
-                }
-                Err(e) => {
-                    // The registry is gone: the engine is stopping.
-                    log::warn!("[BROADCAST] room={:?} could not sleep: {e}", act.name);
-                    ctx.stop();
-                }
-            }));
-        });
-    }
-
-    /// No members and nothing in flight: nothing would be lost if the room stopped.
-    fn is_idle(&self) -> bool {
-        self.members.is_empty() && self.replays == 0 && self.ahead.is_empty()
-    }
-
-    /// Notes when the room became idle and arms the check that retires it after
-    /// `realtime.room_idle_s`. Called at the end of every handler.
-    fn check_idle(&mut self, ctx: &mut Context<Self>) {
-        if !self.is_idle() {
-            self.idle_since = None;
-            self.check_sleep(ctx);
-            return;
-        }
-        let since = *self.idle_since.get_or_insert_with(Instant::now);
-        if self.idle_check_armed {
-            return;
-        }
-        self.idle_check_armed = true;
-        let wait = self
-            .hub
-            .settings
-            .realtime
-            .room_idle()
-            .saturating_sub(since.elapsed());
-        ctx.run_later(wait, |act, ctx| {
-            act.idle_check_armed = false;
-            let Some(since) = act.idle_since.filter(|_| act.is_idle()) else {
-                return;
-            };
-            if since.elapsed() < act.hub.settings.realtime.room_idle() {
-                return act.check_idle(ctx);
-            }
-            // The registry retires the room only if nothing was routed here since `received`;
-            // otherwise what is on its way arrives, and the room is checked again after it.
-            act.hub.rooms.do_send(RoomIdle {
-                room: act.room.clone(),
-                received: act.received,
-            });
-        });
-    }
-
     /// Delivers the buffered messages that now follow `last_seq`.
     fn drain_ahead(&mut self, batch: &mut Batch) {
         while let Some(entry) = self.ahead.first_entry() {
@@ -391,21 +260,12 @@ impl RoomActor {
             Endpoint::Mailbox(r) => MemberAt::Mailbox(r),
         };
         if let Some(old) = self.members.insert(id, Member { at, from_seq }) {
-            self.forget_slot(&old.at);
+            forget_slot(&mut self.shards, &old.at);
         }
     }
 
     fn remove_member(&mut self, id: SessionId) {
         remove_member(&mut self.members, &mut self.shards, id);
-    }
-
-    /// Marks the member's worker for a new snapshot.
-    fn forget_slot(&mut self, at: &MemberAt) {
-        if let MemberAt::Shard(shard, _) = at {
-            if let Some((_, s)) = self.shards.iter_mut().find(|(s, _)| s == shard) {
-                s.slots = None;
-            }
-        }
     }
 
     /// Sends `frames` to every member: one `FanOut` per worker, one `Deliver` per frame to each
